@@ -1,2 +1,152 @@
-// placeholder: filled in by the work of issue 2
+// The `hymoe` program as a user runs it: exit codes, one-line errors naming the file, JSON.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+
+namespace hymoe {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+RunResult run_cli(const std::string& args) {
+    static int n_runs = 0;  // each run captures into its own files; the test's own files are left alone
+    const fs::path dir = fs::path(::testing::TempDir()) / fmt::format("hymoe_cli_{}_{}", ::getpid(), n_runs++);
+    fs::create_directories(dir);
+    const fs::path out = dir / "stdout.txt";
+    const fs::path err = dir / "stderr.txt";
+    const std::string cmd = fmt::format("'{}' {} > '{}' 2> '{}' < /dev/null", HYMOE_CLI_PATH, args, out.string(),
+                                        err.string());
+    const int status = std::system(cmd.c_str());
+    RunResult r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = test::read_text(out);
+    r.err = test::read_text(err);
+    fs::remove_all(dir);
+    return r;
+}
+
+size_t count_lines(const std::string& s) {
+    size_t n = 0;
+    for (char c : s) n += c == '\n';
+    return n;
+}
+
+void expect_one_line_error(const RunResult& r, const std::string& must_contain) {
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_EQ(r.err.rfind("hymoe: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(must_contain), std::string::npos) << r.err;
+}
+
+TEST(Cli, MissingFileIsOneLineError) {
+    const RunResult r = run_cli("inspect /nonexistent/model.gguf");
+    expect_one_line_error(r, "/nonexistent/model.gguf: no such file or directory");
+}
+
+TEST(Cli, NotAGgufFile) {
+    const fs::path p = test::temp_dir_for_test() / "notes.gguf";
+    { std::ofstream(p) << "hello, this is text\n"; }
+    const RunResult r = run_cli("inspect " + p.string());
+    expect_one_line_error(r, p.string() + ": not a GGUF file");
+}
+
+TEST(Cli, TruncatedGgufNamesTheProblem) {
+    const fs::path dir = test::temp_dir_for_test();
+    const fs::path model = dir / "model.gguf";
+    ASSERT_EQ(run_cli(fmt::format("synth -o '{}'", model.string())).exit_code, 0);
+    // Cut the file inside its tensor data: the header parses, the last tensor runs past the end.
+    fs::resize_file(model, fs::file_size(model) - 100);
+    const RunResult r = run_cli("inspect " + model.string());
+    expect_one_line_error(r, "runs past the end of the file");
+}
+
+TEST(Cli, DirectoryWithoutWeights) {
+    const fs::path dir = test::temp_dir_for_test();
+    { std::ofstream(dir / "config.json") << "{}"; }
+    const RunResult r = run_cli("inspect " + dir.string());
+    expect_one_line_error(r, "has no model weights");
+}
+
+TEST(Cli, UnknownFlagFails) {
+    const RunResult r = run_cli("inspect --no-such-flag model.gguf");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("--no-such-flag"), std::string::npos) << r.err;
+}
+
+TEST(Cli, UnknownSynthShape) {
+    const RunResult r = run_cli(fmt::format("synth --shape no-such-model -o '{}'",
+                                            (test::temp_dir_for_test() / "x.gguf").string()));
+    expect_one_line_error(r, "unknown synthetic model shape 'no-such-model'");
+}
+
+// A synthetic model's expert split follows from its shape: gate, up and down are
+// [8, 32, 64] f32 matrices, so one expert is 3 * 32 * 64 * 4 bytes.
+TEST(Cli, SynthThenInspectJson) {
+    const fs::path model = test::temp_dir_for_test() / "demo.gguf";
+    const RunResult w = run_cli(fmt::format("synth --shape tiny-qwen3moe --layers 3 -o '{}'", model.string()));
+    ASSERT_EQ(w.exit_code, 0) << w.err;
+    EXPECT_NE(w.err.find("random"), std::string::npos) << "synth must say the weights are random";
+
+    const RunResult r = run_cli(fmt::format("inspect --json --tensors '{}'", model.string()));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["format"], "gguf");
+    EXPECT_EQ(j["architecture"], "qwen3moe");
+    EXPECT_EQ(j["hyperparameters"]["qwen3moe.block_count"], 3);
+    EXPECT_EQ(j["hyperparameters"]["qwen3moe.expert_count"], 8);
+    const auto& layers = j["offload_split"]["layers"];
+    ASSERT_EQ(layers.size(), 3u);
+    for (const auto& l : layers) {
+        EXPECT_EQ(l["n_experts"], 8);
+        EXPECT_EQ(l["bytes_per_expert"], 3 * 32 * 64 * 4);
+    }
+    EXPECT_EQ(j["tensors"].size(), j["n_tensors"]);
+    uint64_t sum = 0;
+    for (const auto& t : j["tensors"]) sum += t["nbytes"].get<uint64_t>();
+    EXPECT_EQ(sum, j["tensor_bytes"].get<uint64_t>());
+    EXPECT_EQ(j["offload_split"]["expert_bytes"].get<uint64_t>() +
+                  j["offload_split"]["non_expert_bytes"].get<uint64_t>(),
+              sum);
+}
+
+TEST(Cli, InspectEveryReferenceModel) {
+    HYMOE_REQUIRE_REFERENCE(ref);
+    for (const char* name : {"qwen3moe", "qwen2moe", "mixtral", "olmoe", "deepseek2", "deepseek2-v2", "gpt-oss"}) {
+        SCOPED_TRACE(name);
+        const auto listing = nlohmann::json::parse(
+            test::read_text(test::fixtures_dir() / "reference_tensors" / (std::string(name) + ".json")));
+        const RunResult text = run_cli(fmt::format("inspect --tensors '{}'", (ref / name / "model.gguf").string()));
+        EXPECT_EQ(text.exit_code, 0) << text.err;
+        EXPECT_TRUE(text.err.empty()) << text.err;
+        for (const auto& t : listing["tensors"]) {
+            EXPECT_NE(text.out.find(t["name"].get<std::string>()), std::string::npos) << t["name"];
+        }
+        const RunResult js = run_cli(fmt::format("inspect --json '{}'", (ref / name / "model.gguf").string()));
+        ASSERT_EQ(js.exit_code, 0) << js.err;
+        EXPECT_EQ(nlohmann::json::parse(js.out)["n_tensors"], listing["n_tensors"]);
+    }
+}
+
+TEST(Cli, InfoRunsWithoutAGpu) {
+    const RunResult r = run_cli("info");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("cuda: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("gpu"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace hymoe

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace hymoe {
@@ -70,7 +69,12 @@ struct ModelInfo {
     uint64_t gguf_alignment = 0;
     std::string architecture;         // GGUF general.architecture or HF architectures[0]
     std::string name;                 // general.name or HF _name_or_path, may be ""
-    std::vector<std::pair<std::string, std::string>> hyperparameters;  // key, display value
+    struct Hyperparameter {
+        std::string key;
+        std::string display;  // short human form
+        std::string json;     // the value as JSON text
+    };
+    std::vector<Hyperparameter> hyperparameters;
     TokenizerSummary tokenizer;
     std::vector<TensorSummary> tensors;
     ExpertSplit experts;

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace hymoe {
 
@@ -98,6 +99,42 @@ std::string MetaValue::to_display(size_t max_items, size_t max_string) const {
     if (shown < arr.items.size()) out += fmt::format("{}... {} more", shown > 0 ? ", " : "", arr.items.size() - shown);
     out += "]";
     return out;
+}
+
+namespace {
+
+nlohmann::json json_of(const MetaValue& v, size_t max_items) {
+    switch (v.type()) {
+        case MetaType::U8:
+        case MetaType::U16:
+        case MetaType::U32:
+        case MetaType::U64: return *v.as_u64();
+        case MetaType::I8:
+        case MetaType::I16:
+        case MetaType::I32:
+        case MetaType::I64: return *v.as_i64();
+        case MetaType::F32:
+        case MetaType::F64: return *v.as_f64();
+        case MetaType::Bool: return *v.as_bool();
+        case MetaType::String: return *v.as_string();
+        case MetaType::Array: {
+            const MetaArray& arr = *v.as_array();
+            if (arr.items.size() > max_items) {
+                return {{"array_of", meta_type_name(arr.element_type)}, {"length", arr.items.size()}};
+            }
+            auto out = nlohmann::json::array();
+            for (const MetaValue& item : arr.items) out.push_back(json_of(item, max_items));
+            return out;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+std::string MetaValue::to_json(size_t max_items) const {
+    // Strings from files may hold invalid UTF-8; replace rather than throw.
+    return json_of(*this, max_items).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 bool Metadata::add(std::string key, MetaValue value) {

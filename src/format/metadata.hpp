@@ -64,6 +64,8 @@ public:
 
     // Short human-readable form; arrays longer than max_items are elided ("[1, 2, ... 3 more]").
     std::string to_display(size_t max_items = 8, size_t max_string = 60) const;
+    // The value as JSON text; arrays longer than max_items become {"array_of": type, "length": n}.
+    std::string to_json(size_t max_items = 64) const;
 
 private:
     template <typename T>
