@@ -241,3 +241,45 @@ TEST(ReferenceVocab, TokenizerSummaries) {
 
 }  // namespace
 }  // namespace hymoe
+
+namespace hymoe {
+namespace {
+
+// A tiny Qwen3-MoE saved by transformers itself (tests/fixtures/make_safetensors_fixtures.py):
+// the split inspect computes follows from the config.json transformers wrote.
+TEST(HfFixture, ExpertSplitFollowsTransformersConfig) {
+    const auto dir = test::fixtures_dir() / "safetensors" / "hf-qwen3moe-tiny";
+    const json config = json::parse(test::read_text(dir / "config.json"));
+    const json expected = json::parse(test::read_text(dir.parent_path() / "hf-qwen3moe-tiny.expected.json"));
+    const ModelInfo m = inspect_model(dir.string());
+
+    EXPECT_EQ(m.format, "safetensors");
+    EXPECT_EQ(m.files.size(), 2u);
+    EXPECT_EQ(m.architecture, config["architectures"][0].get<std::string>());
+    EXPECT_EQ(m.tensors.size(), expected["tensors"].size());
+
+    const auto hidden = config["hidden_size"].get<uint64_t>();
+    const auto moe_ff = config["moe_intermediate_size"].get<uint64_t>();
+    // transformers 5 names the expert count num_local_experts; earlier versions num_experts.
+    const auto n_experts = config.contains("num_local_experts") ? config["num_local_experts"].get<uint32_t>()
+                                                                : config["num_experts"].get<uint32_t>();
+    const auto n_layers = config["num_hidden_layers"].get<size_t>();
+    ASSERT_TRUE(config["mlp_only_layers"].empty());
+    ASSERT_EQ(config["decoder_sparse_step"], 1);
+
+    ASSERT_EQ(m.experts.layers.size(), n_layers);
+    const uint64_t per_expert = 3 * hidden * moe_ff * 4;  // gate, up, down; f32
+    for (size_t l = 0; l < n_layers; ++l) {
+        EXPECT_EQ(m.experts.layers[l].layer, static_cast<int>(l));
+        EXPECT_EQ(m.experts.layers[l].n_experts, n_experts);
+        EXPECT_EQ(m.experts.layers[l].bytes_per_expert, per_expert);
+    }
+    for (const auto& t : m.tensors) {
+        const bool routed = t.name.find(".mlp.experts.") != std::string::npos;
+        EXPECT_EQ(t.is_expert, routed) << t.name;
+    }
+    EXPECT_EQ(m.experts.expert_bytes, per_expert * n_experts * n_layers);
+}
+
+}  // namespace
+}  // namespace hymoe
