@@ -2,13 +2,16 @@
 // wrote: the listing of llama.cpp's own Python reader (gguf-py, dumped by
 // tests/fixtures/make_reference_tensor_lists.py) and the facts the reference README's table
 // states for each model.
+#include <algorithm>
 #include <cctype>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "format/gguf.hpp"
+#include "hymoe/error.hpp"
 #include "hymoe/inspect.hpp"
 #include "test_support.hpp"
 
@@ -279,6 +282,51 @@ TEST(HfFixture, ExpertSplitFollowsTransformersConfig) {
         EXPECT_EQ(t.is_expert, routed) << t.name;
     }
     EXPECT_EQ(m.experts.expert_bytes, per_expert * n_experts * n_layers);
+}
+
+}  // namespace
+}  // namespace hymoe
+
+namespace hymoe {
+namespace {
+
+// A tokenizer trained by HF `tokenizers` and saved by `transformers`
+// (tests/fixtures/make_hf_tokenizer_fixture.py); expected values are transformers' own.
+TEST(HfFixture, TokenizerSummaryMatchesTransformers) {
+    const auto dir = test::fixtures_dir() / "hf-tokenizer";
+    const json expected = json::parse(test::read_text(dir.parent_path() / "hf-tokenizer.expected.json"));
+    const ModelInfo m = inspect_model(dir.string());
+    const TokenizerSummary& t = m.tokenizer;
+    ASSERT_TRUE(t.present);
+    EXPECT_EQ(t.source, "tokenizer.json");
+    EXPECT_EQ(t.model, expected["model"].get<std::string>());
+    EXPECT_EQ(t.pre, expected["pre"].get<std::string>());
+    EXPECT_EQ(t.vocab_size, expected["vocab_size"].get<uint64_t>());
+    EXPECT_EQ(t.n_merges, expected["n_merges"].get<uint64_t>());
+    EXPECT_EQ(t.has_chat_template, expected["has_chat_template"].get<bool>());
+    EXPECT_EQ(t.chat_template_chars, expected["chat_template_chars"].get<uint64_t>());
+    for (const auto& [role, want] : expected["special"].items()) {
+        SCOPED_TRACE(role);
+        auto it = std::find_if(t.special.begin(), t.special.end(), [&](const auto& s) { return s.role == role; });
+        ASSERT_NE(it, t.special.end());
+        EXPECT_EQ(it->text, want["text"].get<std::string>());
+        EXPECT_EQ(it->id, want["id"].get<int64_t>());
+    }
+}
+
+TEST(HfFixture, MalformedTokenizerJsonIsNamed) {
+    const auto dir = test::temp_dir_for_test();
+    for (const char* f : {"model.safetensors", "tokenizer_config.json"}) {
+        std::filesystem::copy_file(test::fixtures_dir() / "hf-tokenizer" / f, dir / f);
+    }
+    { std::ofstream(dir / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": {)"; }
+    try {
+        inspect_model(dir.string());
+        FAIL() << "a malformed tokenizer.json must be an error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find((dir / "tokenizer.json").string() + ": malformed JSON"), std::string::npos)
+            << e.what();
+    }
 }
 
 }  // namespace
