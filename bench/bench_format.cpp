@@ -64,9 +64,10 @@ void BM_ParseSafetensorsHeader(benchmark::State& state) {
     std::string header = "{";
     uint64_t offset = 0;
     for (int i = 0; i < 1000; ++i) {
-        header += fmt::format("{}\"model.layers.{}.mlp.experts.{}.down_proj.weight\": {{\"dtype\": \"BF16\", "
-                              "\"shape\": [4, 8], \"data_offsets\": [{}, {}]}}",
-                              i ? ", " : "", i / 64, i % 64, offset, offset + 64);
+        header += fmt::format(
+            "{}\"model.layers.{}.mlp.experts.{}.down_proj.weight\": {{\"dtype\": \"BF16\", "
+            "\"shape\": [4, 8], \"data_offsets\": [{}, {}]}}",
+            i ? ", " : "", i / 64, i % 64, offset, offset + 64);
         offset += 64;
     }
     header += "}";

@@ -28,8 +28,8 @@ RunResult run_cli(const std::string& args) {
     fs::create_directories(dir);
     const fs::path out = dir / "stdout.txt";
     const fs::path err = dir / "stderr.txt";
-    const std::string cmd = fmt::format("'{}' {} > '{}' 2> '{}' < /dev/null", HYMOE_CLI_PATH, args, out.string(),
-                                        err.string());
+    const std::string cmd =
+        fmt::format("'{}' {} > '{}' 2> '{}' < /dev/null", HYMOE_CLI_PATH, args, out.string(), err.string());
     const int status = std::system(cmd.c_str());
     RunResult r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -88,8 +88,8 @@ TEST(Cli, UnknownFlagFails) {
 }
 
 TEST(Cli, UnknownSynthShape) {
-    const RunResult r = run_cli(fmt::format("synth --shape no-such-model -o '{}'",
-                                            (test::temp_dir_for_test() / "x.gguf").string()));
+    const RunResult r =
+        run_cli(fmt::format("synth --shape no-such-model -o '{}'", (test::temp_dir_for_test() / "x.gguf").string()));
     expect_one_line_error(r, "unknown synthetic model shape 'no-such-model'");
 }
 
@@ -118,9 +118,9 @@ TEST(Cli, SynthThenInspectJson) {
     uint64_t sum = 0;
     for (const auto& t : j["tensors"]) sum += t["nbytes"].get<uint64_t>();
     EXPECT_EQ(sum, j["tensor_bytes"].get<uint64_t>());
-    EXPECT_EQ(j["offload_split"]["expert_bytes"].get<uint64_t>() +
-                  j["offload_split"]["non_expert_bytes"].get<uint64_t>(),
-              sum);
+    EXPECT_EQ(
+        j["offload_split"]["expert_bytes"].get<uint64_t>() + j["offload_split"]["non_expert_bytes"].get<uint64_t>(),
+        sum);
 }
 
 TEST(Cli, InspectEveryReferenceModel) {

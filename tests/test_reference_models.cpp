@@ -104,15 +104,17 @@ struct ReadmeRow {
     const char* arch;
     int64_t n_embd;
     int n_layers;
-    int n_dense_layers;       // leading layers with a dense FFN instead of experts
+    int n_dense_layers;  // leading layers with a dense FFN instead of experts
     int64_t n_experts, n_used, ff_expert;
     const char* expert_type;  // type of the expert matrices
     bool expert_biases;       // gpt-oss: .bias tensors for gate, up, down
     const char* output_type;  // "" for tied embeddings (no output.weight)
-    int64_t shared_ff;  // width of the shared-expert FFN, 0 when there is none
+    int64_t shared_ff;        // width of the shared-expert FFN, 0 when there is none
 };
 
-void PrintTo(const ReadmeRow& row, std::ostream* os) { *os << row.dir; }
+void PrintTo(const ReadmeRow& row, std::ostream* os) {
+    *os << row.dir;
+}
 
 // From ../shared/reference/README.md, "Fixtures" table and notes.
 constexpr ReadmeRow kReadme[] = {

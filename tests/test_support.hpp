@@ -11,8 +11,12 @@
 
 namespace hymoe::test {
 
-inline std::filesystem::path source_dir() { return HYMOE_SOURCE_DIR; }
-inline std::filesystem::path fixtures_dir() { return source_dir() / "tests" / "fixtures"; }
+inline std::filesystem::path source_dir() {
+    return HYMOE_SOURCE_DIR;
+}
+inline std::filesystem::path fixtures_dir() {
+    return source_dir() / "tests" / "fixtures";
+}
 
 // The shared llama.cpp reference fixtures: $HYMOE_REFERENCE_DIR, else ../shared/reference beside
 // the repository. nullopt when absent (a user's clone): tests then skip, saying why.
@@ -32,9 +36,9 @@ inline std::string reference_skip_reason() {
     return "reference fixtures not found (set HYMOE_REFERENCE_DIR or place them at ../shared/reference)";
 }
 
-#define HYMOE_REQUIRE_REFERENCE(var)                                             \
-    const auto var##_opt = ::hymoe::test::reference_dir();                       \
-    if (!var##_opt) GTEST_SKIP() << ::hymoe::test::reference_skip_reason();      \
+#define HYMOE_REQUIRE_REFERENCE(var)                                        \
+    const auto var##_opt = ::hymoe::test::reference_dir();                  \
+    if (!var##_opt) GTEST_SKIP() << ::hymoe::test::reference_skip_reason(); \
     const std::filesystem::path var = *var##_opt
 
 inline std::string read_text(const std::filesystem::path& p) {

@@ -9,7 +9,7 @@ namespace hymoe {
 
 struct BuildInfo {
     std::string version;
-    bool cuda = false;          // built with the CUDA backend
+    bool cuda = false;  // built with the CUDA backend
     std::string compiler;
 };
 

@@ -13,10 +13,10 @@ struct TensorSummary {
     std::string type;            // ggml type name: "f32", "q4_K", "mxfp4", ...
     std::vector<int64_t> shape;  // row-major, outermost first
     uint64_t nbytes = 0;
-    uint32_t file_index = 0;     // index into ModelInfo::files
-    uint64_t file_offset = 0;    // absolute byte offset of the data in that file
-    int layer = -1;              // block index, -1 for tensors outside the layers
-    bool is_expert = false;      // a routed expert's weight (shared experts are not)
+    uint32_t file_index = 0;   // index into ModelInfo::files
+    uint64_t file_offset = 0;  // absolute byte offset of the data in that file
+    int layer = -1;            // block index, -1 for tensors outside the layers
+    bool is_expert = false;    // a routed expert's weight (shared experts are not)
 };
 
 struct TypeBytes {
@@ -33,8 +33,8 @@ struct LayerExperts {
 };
 
 struct ExpertSplit {
-    uint64_t non_expert_bytes = 0;  // stays resident: embeddings, attention, norms, routers, shared experts, lm_head
-    uint64_t expert_bytes = 0;      // routed experts: what offloading moves
+    uint64_t non_expert_bytes = 0;     // stays resident: embeddings, attention, norms, routers, shared experts, lm_head
+    uint64_t expert_bytes = 0;         // routed experts: what offloading moves
     std::vector<LayerExperts> layers;  // layers that have routed experts
     std::vector<TypeBytes> non_expert_by_type;
     std::vector<TypeBytes> expert_by_type;
@@ -48,9 +48,9 @@ struct SpecialToken {
 
 struct TokenizerSummary {
     bool present = false;
-    std::string source;     // "gguf metadata" or "tokenizer.json"
-    std::string model;      // GGUF tokenizer.ggml.model ("llama", "gpt2") or HF model.type ("BPE")
-    std::string pre;        // GGUF tokenizer.ggml.pre, HF pre_tokenizer type
+    std::string source;  // "gguf metadata" or "tokenizer.json"
+    std::string model;   // GGUF tokenizer.ggml.model ("llama", "gpt2") or HF model.type ("BPE")
+    std::string pre;     // GGUF tokenizer.ggml.pre, HF pre_tokenizer type
     uint64_t vocab_size = 0;
     uint64_t n_merges = 0;
     std::vector<SpecialToken> special;
@@ -62,13 +62,13 @@ struct TokenizerSummary {
 
 struct ModelInfo {
     std::string path;
-    std::string format;               // "gguf" or "safetensors"
-    std::vector<std::string> files;   // the mapped files (one per shard)
+    std::string format;              // "gguf" or "safetensors"
+    std::vector<std::string> files;  // the mapped files (one per shard)
     uint64_t file_bytes = 0;
-    uint32_t gguf_version = 0;        // 0 for safetensors
+    uint32_t gguf_version = 0;  // 0 for safetensors
     uint64_t gguf_alignment = 0;
-    std::string architecture;         // GGUF general.architecture or HF architectures[0]
-    std::string name;                 // general.name or HF _name_or_path, may be ""
+    std::string architecture;  // GGUF general.architecture or HF architectures[0]
+    std::string name;          // general.name or HF _name_or_path, may be ""
     struct Hyperparameter {
         std::string key;
         std::string display;  // short human form

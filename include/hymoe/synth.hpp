@@ -12,7 +12,7 @@ struct SynthOptions {
     std::string shape = "tiny-qwen3moe";  // one of synth_shape_names()
     std::string output;                   // .gguf path to write
     uint64_t seed = 1;
-    int n_layers = 0;                     // 0: the shape's own depth
+    int n_layers = 0;  // 0: the shape's own depth
 };
 
 struct SynthResult {

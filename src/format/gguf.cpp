@@ -16,10 +16,17 @@ namespace hymoe {
 
 namespace {
 
-constexpr uint32_t kMaxDims = 4;         // GGML_MAX_DIMS
-constexpr int kMaxArrayNesting = 8;      // deeper nesting is rejected, not recursed into
-constexpr uint64_t kMinKvBytes = 8 + 4 + 1;          // empty key, u32 type, 1-byte value
+constexpr uint32_t kMaxDims = 4;                         // GGML_MAX_DIMS
+constexpr int kMaxArrayNesting = 8;                      // deeper nesting is rejected, not recursed into
+constexpr uint64_t kMinKvBytes = 8 + 4 + 1;              // empty key, u32 type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 4 + 8;  // empty name, n_dims 0, type, offset
+// Counts are bounded by the file size, which for a 20 GB model still allows billions of entries:
+// reserve at most this many up front, so memory grows with what is actually parsed.
+constexpr uint64_t kMaxReserve = 1 << 16;
+
+size_t capped_reserve(uint64_t count) {
+    return static_cast<size_t>(std::min(count, kMaxReserve));
+}
 
 // Smallest encoding of one value of a type (for bounding array counts before allocating).
 uint64_t min_value_bytes(MetaType type) {
@@ -35,13 +42,15 @@ uint64_t min_value_bytes(MetaType type) {
         case MetaType::U64:
         case MetaType::I64:
         case MetaType::F64:
-        case MetaType::String: return 8;   // the length prefix
+        case MetaType::String: return 8;     // the length prefix
         case MetaType::Array: return 4 + 8;  // element type + count
     }
     return 1;
 }
 
-bool is_known_meta_type(uint32_t t) { return t <= static_cast<uint32_t>(MetaType::F64); }
+bool is_known_meta_type(uint32_t t) {
+    return t <= static_cast<uint32_t>(MetaType::F64);
+}
 
 // Reads little-endian fields from the file, checking each against the bytes that remain.
 class Cursor {
@@ -103,14 +112,16 @@ MetaValue read_value(Cursor& in, MetaType type, const std::string& key, int dept
             if (b > 1) in.fail_at(at, fmt::format("key '{}': bool value is {}, expected 0 or 1", key, b));
             return MetaValue::boolean(b == 1);
         }
-        case MetaType::String: return MetaValue::string(in.read_string(fmt::format("the string value of key '{}'", key)));
+        case MetaType::String:
+            return MetaValue::string(in.read_string(fmt::format("the string value of key '{}'", key)));
         case MetaType::Array: {
             const uint64_t at = in.pos();
             if (depth >= kMaxArrayNesting) {
                 in.fail_at(at, fmt::format("key '{}': arrays nested deeper than {} levels", key, kMaxArrayNesting));
             }
             const auto elem = in.read<uint32_t>("an array element type");
-            if (!is_known_meta_type(elem)) in.fail_at(at, fmt::format("key '{}': unknown array element type {}", key, elem));
+            if (!is_known_meta_type(elem))
+                in.fail_at(at, fmt::format("key '{}': unknown array element type {}", key, elem));
             const auto elem_type = static_cast<MetaType>(elem);
             const uint64_t count_at = in.pos();
             const auto count = in.read<uint64_t>("an array length");
@@ -120,7 +131,7 @@ MetaValue read_value(Cursor& in, MetaType type, const std::string& key, int dept
             }
             MetaArray arr;
             arr.element_type = elem_type;
-            arr.items.reserve(static_cast<size_t>(count));
+            arr.items.reserve(capped_reserve(count));
             for (uint64_t i = 0; i < count; ++i) arr.items.push_back(read_value(in, elem_type, key, depth + 1));
             return MetaValue::array(std::move(arr));
         }
@@ -157,23 +168,26 @@ void read_header(Cursor& in, uint32_t& version, uint64_t& n_tensors, uint64_t& n
     n_kv = in.read<uint64_t>("the metadata count");
     // Bound both counts by the smallest encoding of an entry before anything is allocated.
     if (n_kv > in.remaining() / kMinKvBytes) {
-        in.fail_at(counts_at + 8, fmt::format("metadata count {} cannot fit in a {}-byte file (truncated or corrupt)", n_kv,
-                                                   in.size()));
+        in.fail_at(counts_at + 8, fmt::format("metadata count {} cannot fit in a {}-byte file (truncated or corrupt)",
+                                              n_kv, in.size()));
     }
     if (n_tensors > (in.remaining() - n_kv * kMinKvBytes) / kMinTensorInfoBytes) {
-        in.fail_at(counts_at, fmt::format("tensor count {} cannot fit in a {}-byte file (truncated or corrupt)", n_tensors,
-                                                in.size()));
+        in.fail_at(counts_at, fmt::format("tensor count {} cannot fit in a {}-byte file (truncated or corrupt)",
+                                          n_tensors, in.size()));
     }
 }
 
-uint64_t read_alignment(const Metadata& meta, Cursor& in) {
+// `at` is where the general.alignment key/value starts, so an error points at it.
+uint64_t read_alignment(const Metadata& meta, Cursor& in, uint64_t at) {
     const MetaValue* v = meta.find("general.alignment");
     if (v == nullptr) return kGgufDefaultAlignment;
     if (v->type() != MetaType::U32) {
-        in.fail(fmt::format("general.alignment has type {}, expected u32", meta_type_name(v->type())));
+        in.fail_at(at, fmt::format("general.alignment has type {}, expected u32", meta_type_name(v->type())));
     }
     const uint64_t a = *v->as_u64();
-    if (a == 0 || (a & (a - 1)) != 0) in.fail(fmt::format("general.alignment is {}, expected a power of two", a));
+    if (a == 0 || (a & (a - 1)) != 0) {
+        in.fail_at(at, fmt::format("general.alignment is {}, expected a power of two", a));
+    }
     return a;
 }
 
@@ -191,23 +205,23 @@ GgufContents parse_gguf(std::span<const std::byte> bytes, std::string_view sourc
     uint64_t n_kv = 0;
     read_header(in, out.details.version, n_tensors, n_kv);
 
+    uint64_t alignment_at = 0;
     for (uint64_t i = 0; i < n_kv; ++i) {
         const uint64_t at = in.pos();
         std::string key = in.read_string(fmt::format("key {}", i));
+        if (key == "general.alignment") alignment_at = at;
         const uint64_t type_at = in.pos();
         const auto type = in.read<uint32_t>(fmt::format("the value type of key '{}'", key));
         if (!is_known_meta_type(type)) in.fail_at(type_at, fmt::format("key '{}': unknown value type {}", key, type));
         MetaValue value = read_value(in, static_cast<MetaType>(type), key, 0);
         if (!out.metadata.add(key, std::move(value))) in.fail_at(at, fmt::format("duplicate key '{}'", key));
     }
-    const uint64_t alignment = read_alignment(out.metadata, in);
+    const uint64_t alignment = read_alignment(out.metadata, in, alignment_at);
     out.details.alignment = alignment;
 
     std::vector<RawTensorInfo> raw;
-    raw.reserve(static_cast<size_t>(n_tensors));
-    out.tensors.reserve(static_cast<size_t>(n_tensors));
-    std::unordered_set<std::string_view> names;
-    names.reserve(static_cast<size_t>(n_tensors));
+    raw.reserve(capped_reserve(n_tensors));
+    out.tensors.reserve(capped_reserve(n_tensors));
     for (uint64_t i = 0; i < n_tensors; ++i) {
         const uint64_t at = in.pos();
         TensorView t;
@@ -244,7 +258,7 @@ GgufContents parse_gguf(std::span<const std::byte> bytes, std::string_view sourc
         // Size: ne[0] in whole blocks, times the other dimensions, without overflow.
         const uint64_t ne0 = n_dims > 0 ? ne[0] : 1;
         auto nbytes = row_bytes(t.type, ne0);
-        if (!nbytes) {
+        if (!nbytes && ne0 % traits.block_size != 0) {  // otherwise the row's bytes overflow, reported below
             in.fail_at(dims_at, fmt::format("{}: row length {} is not a multiple of the {} block size {}", who, ne0,
                                             traits.name, traits.block_size));
         }
@@ -252,21 +266,33 @@ GgufContents parse_gguf(std::span<const std::byte> bytes, std::string_view sourc
         uint64_t elements = 1;
         for (uint32_t d = 0; d < n_dims; ++d) {
             auto e = checked_mul(elements, ne[d]);
-            if (!e) { nbytes.reset(); break; }
+            if (!e) {
+                nbytes.reset();
+                break;
+            }
             elements = *e;
         }
         if (!nbytes || elements > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-            in.fail_at(dims_at, fmt::format("{}: its dimensions multiply to more than 2^63 elements", who));
+            in.fail_at(dims_at,
+                       fmt::format("{}: its dimensions multiply to more than 2^63 elements or 2^64 bytes", who));
         }
         if (offset % alignment != 0) {
-            in.fail_at(offset_at, fmt::format("{}: data offset {} is not a multiple of the alignment {}", who, offset,
-                                              alignment));
+            in.fail_at(offset_at,
+                       fmt::format("{}: data offset {} is not a multiple of the alignment {}", who, offset, alignment));
         }
         t.nbytes = *nbytes;
         for (auto d = ne.rbegin(); d != ne.rend(); ++d) t.shape.push_back(static_cast<int64_t>(*d));  // row-major
         raw.push_back({at, offset});
         out.tensors.push_back(std::move(t));
-        if (!names.insert(out.tensors.back().name).second) in.fail_at(at, fmt::format("duplicate tensor name in {}", who));
+    }
+
+    // Names are unique. (Checked once the vector no longer grows: views into it stay valid.)
+    std::unordered_set<std::string_view> names;
+    names.reserve(out.tensors.size());
+    for (size_t i = 0; i < out.tensors.size(); ++i) {
+        if (!names.insert(out.tensors[i].name).second) {
+            in.fail_at(raw[i].info_at, fmt::format("duplicate tensor name in tensor {} '{}'", i, out.tensors[i].name));
+        }
     }
 
     // The data section starts at the next multiple of the alignment. A file without tensors
@@ -296,16 +322,17 @@ GgufContents parse_gguf(std::span<const std::byte> bytes, std::string_view sourc
     std::vector<size_t> order(out.tensors.size());
     std::iota(order.begin(), order.end(), size_t{0});
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return raw[a].offset < raw[b].offset; });
-    for (size_t k = 1; k < order.size(); ++k) {
-        const size_t a = order[k - 1];
-        const size_t b = order[k];
-        if (out.tensors[a].nbytes == 0 || out.tensors[b].nbytes == 0) continue;
-        if (raw[a].offset + out.tensors[a].nbytes > raw[b].offset) {
+    // Compared with the previous non-empty tensor: an empty one between two others must not hide their overlap.
+    size_t a = order.size();
+    for (const size_t b : order) {
+        if (out.tensors[b].nbytes == 0) continue;
+        if (a != order.size() && raw[a].offset + out.tensors[a].nbytes > raw[b].offset) {
             in.fail_at(raw[b].info_at,
                        fmt::format("tensors '{}' (data bytes [{}, {})) and '{}' (data bytes [{}, {})) overlap",
                                    out.tensors[a].name, raw[a].offset, raw[a].offset + out.tensors[a].nbytes,
                                    out.tensors[b].name, raw[b].offset, raw[b].offset + out.tensors[b].nbytes));
         }
+        a = b;
     }
     return out;
 }

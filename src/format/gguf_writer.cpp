@@ -91,7 +91,8 @@ void GgufWriter::add_tensor(std::string name, TensorType type, std::vector<int64
         throw Error(fmt::format("GGUF writer: tensor '{}': row length {} is not a multiple of the {} block size {}",
                                 name, shape.back(), traits.name, traits.block_size));
     }
-    for (size_t i = 0; i + 1 < shape.size() && nbytes; ++i) nbytes = checked_mul(*nbytes, static_cast<uint64_t>(shape[i]));
+    for (size_t i = 0; i + 1 < shape.size() && nbytes; ++i)
+        nbytes = checked_mul(*nbytes, static_cast<uint64_t>(shape[i]));
     if (!nbytes) throw Error(fmt::format("GGUF writer: tensor '{}' is too large", name));
     const uint64_t offset = *checked_align_up(data_bytes_, alignment_);
     tensors_.push_back({std::move(name), type, std::move(shape), *nbytes, offset});

@@ -96,7 +96,9 @@ bool iequals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::span<const TypeTraits> all_tensor_types() { return kTypes; }
+std::span<const TypeTraits> all_tensor_types() {
+    return kTypes;
+}
 
 const TypeTraits& type_traits(TensorType type) {
     const auto id = static_cast<uint32_t>(type);
@@ -108,7 +110,9 @@ const TypeTraits& type_traits(TensorType type) {
     return kTypes[0];
 }
 
-std::string_view type_name(TensorType type) { return type_traits(type).name; }
+std::string_view type_name(TensorType type) {
+    return type_traits(type).name;
+}
 
 std::optional<TensorType> tensor_type_from_gguf_id(uint32_t id) {
     if (id >= kGgufIdCount) return std::nullopt;

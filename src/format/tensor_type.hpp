@@ -78,7 +78,7 @@ struct TypeTraits {
     uint32_t block_size;    // elements per block along the innermost dimension
     uint32_t type_size;     // bytes per block
     TypeStatus status;
-    bool in_gguf;           // a ggml type id a GGUF file may carry
+    bool in_gguf;  // a ggml type id a GGUF file may carry
 };
 
 // Every type above, in id order.

@@ -41,8 +41,12 @@ const SynthShape& find_shape(std::string_view name) {
     throw Error(fmt::format("unknown synthetic model shape '{}' (known: {})", name, known));
 }
 
-MetaValue u32(uint64_t v) { return MetaValue::unsigned_int(MetaType::U32, v); }
-MetaValue f32(double v) { return MetaValue::floating(MetaType::F32, v); }
+MetaValue u32(uint64_t v) {
+    return MetaValue::unsigned_int(MetaType::U32, v);
+}
+MetaValue f32(double v) {
+    return MetaValue::floating(MetaType::F32, v);
+}
 
 // A tensor to write: its name, row-major shape, and how to draw it.
 struct SynthTensor {
@@ -75,8 +79,8 @@ std::vector<SynthTensor> tensor_plan(const SynthShape& s, uint32_t n_layers) {
         }
         plan.push_back({blk("ffn_norm"), {d}, 0.0f});
         plan.push_back({blk("ffn_gate_inp"), {E, d}, 2.0f * gain(d)});
-        plan.push_back({blk("ffn_gate_exps"), {E, ff, d}, gain(d)});  // [n_experts, d_ff_expert, d_model]
-        plan.push_back({blk("ffn_up_exps"), {E, ff, d}, gain(d)});    // [n_experts, d_ff_expert, d_model]
+        plan.push_back({blk("ffn_gate_exps"), {E, ff, d}, gain(d)});   // [n_experts, d_ff_expert, d_model]
+        plan.push_back({blk("ffn_up_exps"), {E, ff, d}, gain(d)});     // [n_experts, d_ff_expert, d_model]
         plan.push_back({blk("ffn_down_exps"), {E, d, ff}, gain(ff)});  // [n_experts, d_model, d_ff_expert]
     }
     plan.push_back({"output_norm.weight", {d}, 0.0f});
@@ -101,8 +105,8 @@ SynthResult write_synthetic_model(const SynthOptions& options) {
 
     GgufWriter w;
     w.add_metadata("general.architecture", MetaValue::string(a));
-    w.add_metadata("general.name", MetaValue::string(fmt::format("hymoe synthetic {} (random weights, seed {})",
-                                                                 s.name, options.seed)));
+    w.add_metadata("general.name", MetaValue::string(fmt::format("hymoe synthetic {} (random weights, seed {})", s.name,
+                                                                 options.seed)));
     w.add_metadata("general.file_type", u32(0));  // all f32
     w.add_metadata(a + ".vocab_size", u32(s.n_vocab));
     w.add_metadata(a + ".context_length", u32(s.n_ctx));

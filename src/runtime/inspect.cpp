@@ -10,7 +10,9 @@ namespace hymoe {
 
 namespace {
 
-bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
 
 std::string architecture_of(const ModelFile& model) {
     const Metadata& meta = model.metadata();
@@ -52,15 +54,16 @@ ModelInfo inspect_model(const std::string& path) {
     info.architecture = architecture_of(model);
     info.name = std::string(meta.get_string("general.name").value_or(meta.get_string("_name_or_path").value_or("")));
     for (const auto& [key, value] : meta.entries()) {
-        if (is_hyperparameter(model, key, info.architecture)) info.hyperparameters.push_back({key, value.to_display(), value.to_json()});
+        if (is_hyperparameter(model, key, info.architecture))
+            info.hyperparameters.push_back({key, value.to_display(), value.to_json()});
     }
     info.tokenizer = summarize_tokenizer(model);
 
     info.tensors.reserve(model.tensors().size());
     for (const TensorView& t : model.tensors()) {
         const TensorRole role = classify_tensor(t.name);
-        info.tensors.push_back({t.name, std::string(type_name(t.type)), t.shape, t.nbytes, t.file_index,
-                                t.file_offset, role.layer, role.is_expert});
+        info.tensors.push_back({t.name, std::string(type_name(t.type)), t.shape, t.nbytes, t.file_index, t.file_offset,
+                                role.layer, role.is_expert});
         info.tensor_bytes += t.nbytes;
     }
     info.experts = compute_expert_split(model.tensors());

@@ -19,10 +19,10 @@ namespace {
 
 // GGUF keys of the special-token ids (llama.cpp's spelling, "seperator" included).
 constexpr std::pair<std::string_view, std::string_view> kGgufSpecialKeys[] = {
-    {"bos", "tokenizer.ggml.bos_token_id"},       {"eos", "tokenizer.ggml.eos_token_id"},
-    {"eot", "tokenizer.ggml.eot_token_id"},       {"eom", "tokenizer.ggml.eom_token_id"},
-    {"unk", "tokenizer.ggml.unknown_token_id"},   {"sep", "tokenizer.ggml.seperator_token_id"},
-    {"pad", "tokenizer.ggml.padding_token_id"},   {"mask", "tokenizer.ggml.mask_token_id"},
+    {"bos", "tokenizer.ggml.bos_token_id"},         {"eos", "tokenizer.ggml.eos_token_id"},
+    {"eot", "tokenizer.ggml.eot_token_id"},         {"eom", "tokenizer.ggml.eom_token_id"},
+    {"unk", "tokenizer.ggml.unknown_token_id"},     {"sep", "tokenizer.ggml.seperator_token_id"},
+    {"pad", "tokenizer.ggml.padding_token_id"},     {"mask", "tokenizer.ggml.mask_token_id"},
     {"fim_pre", "tokenizer.ggml.fim_pre_token_id"}, {"fim_suf", "tokenizer.ggml.fim_suf_token_id"},
     {"fim_mid", "tokenizer.ggml.fim_mid_token_id"},
 };
@@ -103,7 +103,8 @@ TokenizerSummary from_hf(const fs::path& dir) {
             } else if (vocab->is_array()) {  // Unigram: [["text", score], ...], id = position
                 int64_t i = 0;
                 for (const auto& entry : *vocab) {
-                    if (entry.is_array() && !entry.empty() && entry[0].is_string()) ids[entry[0].get<std::string>()] = i;
+                    if (entry.is_array() && !entry.empty() && entry[0].is_string())
+                        ids[entry[0].get<std::string>()] = i;
                     ++i;
                 }
                 max_id = std::max(max_id, i - 1);

@@ -70,8 +70,9 @@ void print_text(const ModelInfo& m, bool with_tensors) {
                    t.pre.empty() ? "" : fmt::format(", pre-tokenizer {}", t.pre), t.vocab_size, t.n_merges, t.source);
         std::string special;
         for (const auto& s : t.special) {
-            special += fmt::format("{}{} {} {}", special.empty() ? "" : ", ", s.role, s.id,
-                                   nlohmann::json(s.text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            special +=
+                fmt::format("{}{} {} {}", special.empty() ? "" : ", ", s.role, s.id,
+                            nlohmann::json(s.text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         }
         fmt::print("  special: {}\n", special.empty() ? "none" : special);
         fmt::print("  add bos: {}, add eos: {}\n", t.add_bos ? "yes" : "no", t.add_eos ? "yes" : "no");
@@ -82,7 +83,8 @@ void print_text(const ModelInfo& m, bool with_tensors) {
     const ExpertSplit& e = m.experts;
     fmt::print("\ntensors: {}, {}\n", m.tensors.size(), human_bytes(m.tensor_bytes));
     fmt::print("\noffload split:\n");
-    fmt::print("  non-expert (resident): {:>12}  {}\n", human_bytes(e.non_expert_bytes), by_type_string(e.non_expert_by_type));
+    fmt::print("  non-expert (resident): {:>12}  {}\n", human_bytes(e.non_expert_bytes),
+               by_type_string(e.non_expert_by_type));
     fmt::print("  routed experts:        {:>12}  {}\n", human_bytes(e.expert_bytes), by_type_string(e.expert_by_type));
     if (!e.layers.empty()) {
         fmt::print("  layers with experts:   {}\n", e.layers.size());
@@ -95,8 +97,8 @@ void print_text(const ModelInfo& m, bool with_tensors) {
     if (with_tensors) {
         size_t name_w = 4;
         for (const auto& x : m.tensors) name_w = std::max(name_w, x.name.size());
-        fmt::print("\n{:>5}  {:<{}}  {:<8}  {:<22}  {:>12}  {:>12}  {}\n", "#", "name", name_w, "type", "shape", "bytes",
-                   "offset", "role");
+        fmt::print("\n{:>5}  {:<{}}  {:<8}  {:<22}  {:>12}  {:>12}  {}\n", "#", "name", name_w, "type", "shape",
+                   "bytes", "offset", "role");
         for (size_t i = 0; i < m.tensors.size(); ++i) {
             const auto& x = m.tensors[i];
             fmt::print("{:>5}  {:<{}}  {:<8}  {:<22}  {:>12}  {:>12}  {}\n", i, x.name, name_w, x.type,
@@ -126,9 +128,15 @@ nlohmann::json to_json(const ModelInfo& m, bool with_tensors) {
     j["hyperparameters"] = hp;
 
     const TokenizerSummary& t = m.tokenizer;
-    json tok = {{"present", t.present}, {"source", t.source}, {"model", t.model}, {"pre", t.pre},
-                {"vocab_size", t.vocab_size}, {"n_merges", t.n_merges}, {"add_bos", t.add_bos},
-                {"add_eos", t.add_eos}, {"has_chat_template", t.has_chat_template},
+    json tok = {{"present", t.present},
+                {"source", t.source},
+                {"model", t.model},
+                {"pre", t.pre},
+                {"vocab_size", t.vocab_size},
+                {"n_merges", t.n_merges},
+                {"add_bos", t.add_bos},
+                {"add_eos", t.add_eos},
+                {"has_chat_template", t.has_chat_template},
                 {"chat_template_chars", t.chat_template_chars}};
     tok["special"] = json::array();
     for (const auto& s : t.special) tok["special"].push_back({{"role", s.role}, {"id", s.id}, {"text", s.text}});
@@ -140,11 +148,15 @@ nlohmann::json to_json(const ModelInfo& m, bool with_tensors) {
         return a;
     };
     const ExpertSplit& e = m.experts;
-    json split = {{"non_expert_bytes", e.non_expert_bytes}, {"expert_bytes", e.expert_bytes},
-                  {"non_expert_by_type", types(e.non_expert_by_type)}, {"expert_by_type", types(e.expert_by_type)}};
+    json split = {{"non_expert_bytes", e.non_expert_bytes},
+                  {"expert_bytes", e.expert_bytes},
+                  {"non_expert_by_type", types(e.non_expert_by_type)},
+                  {"expert_by_type", types(e.expert_by_type)}};
     split["layers"] = json::array();
     for (const auto& l : e.layers) {
-        split["layers"].push_back({{"layer", l.layer}, {"n_experts", l.n_experts}, {"bytes", l.bytes},
+        split["layers"].push_back({{"layer", l.layer},
+                                   {"n_experts", l.n_experts},
+                                   {"bytes", l.bytes},
                                    {"bytes_per_expert", l.bytes_per_expert}});
     }
     j["offload_split"] = split;
@@ -153,9 +165,14 @@ nlohmann::json to_json(const ModelInfo& m, bool with_tensors) {
     if (with_tensors) {
         j["tensors"] = json::array();
         for (const auto& x : m.tensors) {
-            j["tensors"].push_back({{"name", x.name}, {"type", x.type}, {"shape", x.shape}, {"nbytes", x.nbytes},
-                                    {"file_index", x.file_index}, {"file_offset", x.file_offset},
-                                    {"layer", x.layer}, {"is_expert", x.is_expert}});
+            j["tensors"].push_back({{"name", x.name},
+                                    {"type", x.type},
+                                    {"shape", x.shape},
+                                    {"nbytes", x.nbytes},
+                                    {"file_index", x.file_index},
+                                    {"file_offset", x.file_offset},
+                                    {"layer", x.layer},
+                                    {"is_expert", x.is_expert}});
         }
     }
     return j;
@@ -172,7 +189,8 @@ void add_inspect_command(CLI::App& app) {
     cmd->callback([opts] {
         const ModelInfo info = inspect_model(opts->model);
         if (opts->json) {
-            fmt::print("{}\n", to_json(info, opts->tensors).dump(1, ' ', false, nlohmann::json::error_handler_t::replace));
+            fmt::print("{}\n",
+                       to_json(info, opts->tensors).dump(1, ' ', false, nlohmann::json::error_handler_t::replace));
         } else {
             print_text(info, opts->tensors);
         }

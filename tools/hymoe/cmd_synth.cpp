@@ -19,8 +19,8 @@ void add_synth_command(CLI::App& app) {
     cmd->add_option("--layers", opts->n_layers, "Number of layers (default: the shape's)");
     cmd->callback([opts] {
         const SynthResult r = write_synthetic_model(*opts);
-        fmt::print(stderr, "wrote {} ({} tensors, {} bytes); its weights are random, so its output is noise\n",
-                   r.path, r.n_tensors, r.file_bytes);
+        fmt::print(stderr, "wrote {} ({} tensors, {} bytes); its weights are random, so its output is noise\n", r.path,
+                   r.n_tensors, r.file_bytes);
     });
 }
 
