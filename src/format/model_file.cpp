@@ -63,32 +63,21 @@ uint64_t ModelFile::total_file_bytes() const {
     return n;
 }
 
-namespace {
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-}  // namespace
-
 ModelFile open_model_file(const std::string& path) {
     std::error_code ec;
     const auto status = fs::status(path, ec);
     if (ec || !fs::exists(status)) throw Error(fmt::format("{}: no such file or directory", path));
 
     if (fs::is_directory(status)) {
-        if (fs::exists(fs::path(path) / "model.safetensors.index.json") ||
-            fs::exists(fs::path(path) / "model.safetensors")) {
-            return read_safetensors(path);
-        }
+        // A directory with safetensors weights (or their index) is read_safetensors' to resolve;
+        // otherwise it must hold exactly one .gguf.
+        if (fs::exists(fs::path(path) / "model.safetensors.index.json", ec)) return read_safetensors(path);
         std::vector<fs::path> ggufs;
-        bool any_safetensors = false;
         for (const auto& entry : fs::directory_iterator(path, ec)) {
             const auto name = entry.path().filename().string();
-            if (ends_with(name, ".gguf")) ggufs.push_back(entry.path());
-            if (ends_with(name, ".safetensors")) any_safetensors = true;
+            if (name.ends_with(".safetensors")) return read_safetensors(path);
+            if (name.ends_with(".gguf")) ggufs.push_back(entry.path());
         }
-        if (any_safetensors) return read_safetensors(path);
         if (ggufs.size() == 1) return read_gguf(ggufs.front().string());
         if (ggufs.size() > 1) {
             throw Error(fmt::format("{}: directory holds {} .gguf files; name the one to open", path, ggufs.size()));
@@ -97,7 +86,7 @@ ModelFile open_model_file(const std::string& path) {
             "{}: directory has no model weights (no .gguf file, model.safetensors or model.safetensors.index.json)",
             path));
     }
-    if (ends_with(path, ".safetensors") || ends_with(path, ".safetensors.index.json")) return read_safetensors(path);
+    if (path.ends_with(".safetensors") || path.ends_with(".safetensors.index.json")) return read_safetensors(path);
     // Anything else is read as GGUF; the magic check gives a clear error for other files.
     return read_gguf(path);
 }
