@@ -1,0 +1,21 @@
+# The CPU ops: thread pool, matmul with a scalar reference and SIMD kernels picked at run time.
+# Included from src/CMakeLists.txt; paths are relative to src/.
+target_sources(hymoe PRIVATE
+    cpu/thread_pool.cpp
+    cpu/matmul.cpp
+    cpu/matmul_avx2.cpp
+    cpu/matmul_avx512.cpp)
+
+# The reference sums exactly as written: no FMA contraction (clang contracts by default, GCC
+# does for C++ even in ISO mode).
+set_source_files_properties(cpu/matmul.cpp PROPERTIES COMPILE_OPTIONS "-ffp-contract=off")
+
+# Only the kernel files get ISA flags; the rest of the library stays baseline x86-64 and
+# matmul.cpp calls these only when __builtin_cpu_supports says the CPU has them. On other
+# architectures the files compile to nothing.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+    set_source_files_properties(cpu/matmul_avx2.cpp PROPERTIES
+        COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
+    set_source_files_properties(cpu/matmul_avx512.cpp PROPERTIES
+        COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx2;-mfma;-mf16c")
+endif()

@@ -1,0 +1,572 @@
+// cpu::matmul and friends:
+//  - f16 / bf16 rounding against numpy and gguf-py, and dequantize_row against gguf-py, bit for
+//    bit (tests/fixtures/quant_vectors.json, written by tests/fixtures/make_quant_vectors.py);
+//  - the Q8_0 activation quantization (ggml's x86 one: round to nearest even);
+//  - matmul_reference against a double-precision sum computed here from dequantized weights and
+//    activations converted here;
+//  - every ISA this CPU runs against matmul_reference (scalar bit-exact, SIMD within a
+//    tolerance for the f32 summation order).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cpu/fp16.hpp"
+#include "cpu/matmul.hpp"
+#include "cpu/matmul_kernels.hpp"
+#include "cpu/thread_pool.hpp"
+#include "hymoe/error.hpp"
+#include "test_support.hpp"
+
+namespace hymoe {
+// gtest prints parameters with this (found by ADL) instead of as raw bytes.
+void PrintTo(TensorType type, std::ostream* os) {
+    *os << type_name(type);
+}
+}  // namespace hymoe
+
+namespace hymoe::cpu {
+namespace {
+
+namespace d = detail;
+
+// ---- helpers ----
+
+// Collects mismatches, keeping the text of the first ten.
+struct Mismatches {
+    int count = 0;
+    std::string text;
+    template <class... Args>
+    void add(fmt::format_string<Args...> f, Args&&... args) {
+        if (count++ < 10) text += fmt::format(f, std::forward<Args>(args)...) + "\n";
+    }
+};
+
+std::vector<uint8_t> from_hex(const std::string& hex) {
+    std::vector<uint8_t> out(hex.size() / 2);
+    for (size_t i = 0; i < out.size(); ++i)
+        out[i] = static_cast<uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+    return out;
+}
+
+template <class T>
+std::vector<T> hex_as(const std::string& hex) {
+    const std::vector<uint8_t> bytes = from_hex(hex);
+    std::vector<T> out(bytes.size() / sizeof(T));
+    std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
+    return out;
+}
+
+std::vector<std::byte> hex_bytes(const std::string& hex) {
+    const std::vector<uint8_t> bytes = from_hex(hex);
+    std::vector<std::byte> out(bytes.size());
+    std::memcpy(out.data(), bytes.data(), bytes.size());
+    return out;
+}
+
+uint32_t bits(float f) {
+    return std::bit_cast<uint32_t>(f);
+}
+
+const nlohmann::json& vectors() {
+    static const nlohmann::json doc =
+        nlohmann::json::parse(test::read_text(test::fixtures_dir() / "quant_vectors.json"));
+    return doc;
+}
+
+std::vector<d::Isa> supported_isas() {
+    std::vector<d::Isa> out;
+    for (d::Isa isa : {d::Isa::Scalar, d::Isa::Avx2, d::Isa::Avx512}) {
+        if (d::isa_supported(isa)) out.push_back(isa);
+    }
+    return out;
+}
+
+// ---- f16 / bf16 ----
+
+static_assert(f32_to_fp16(1.0f) == 0x3c00);
+static_assert(f32_to_fp16(65504.0f) == 0x7bff);
+static_assert(f32_to_fp16(65520.0f) == 0x7c00);  // the tie above the largest half rounds to inf
+static_assert(fp16_to_f32(0x0001) == 0x1p-24f);
+static_assert(f32_to_bf16(1.0f) == 0x3f80);
+static_assert(e8m0_to_f32_half(127) == 0.5f);
+static_assert(e8m0_to_f32_half(0) == 0x1p-128f);
+
+TEST(Fp16, MatchesNumpyAndGgufPy) {
+    const auto& conv = vectors().at("convert");
+    const auto f32 = hex_as<float>(conv.at("f32"));
+    const auto f16 = hex_as<uint16_t>(conv.at("f16"));
+    const auto bf16 = hex_as<uint16_t>(conv.at("bf16"));
+    ASSERT_EQ(f32.size(), f16.size());
+    ASSERT_EQ(f32.size(), bf16.size());
+    ASSERT_GT(f32.size(), 1000u);
+    Mismatches m16, mbf;
+    for (size_t i = 0; i < f32.size(); ++i) {
+        if (f32_to_fp16(f32[i]) != f16[i]) {
+            m16.add("f32 {:08x}: f16 {:04x}, numpy {:04x}", bits(f32[i]), f32_to_fp16(f32[i]), f16[i]);
+        }
+        if (f32_to_bf16(f32[i]) != bf16[i]) {
+            mbf.add("f32 {:08x}: bf16 {:04x}, gguf-py {:04x}", bits(f32[i]), f32_to_bf16(f32[i]), bf16[i]);
+        }
+    }
+    EXPECT_EQ(m16.count, 0) << m16.text;
+    EXPECT_EQ(mbf.count, 0) << mbf.text;
+}
+
+TEST(Fp16, EveryHalfAndBf16RoundTrips) {
+    Mismatches m;
+    for (uint32_t h = 0; h < 0x10000; ++h) {
+        const auto hv = static_cast<uint16_t>(h);
+        const bool nan = (h & 0x7c00) == 0x7c00 && (h & 0x3ff) != 0;
+        if (!nan && f32_to_fp16(fp16_to_f32(hv)) != hv) m.add("f16 {:04x} -> {}", h, fp16_to_f32(hv));
+        if (nan && !std::isnan(fp16_to_f32(hv))) m.add("f16 NaN {:04x} -> {}", h, fp16_to_f32(hv));
+        const bool bnan = (h & 0x7f80) == 0x7f80 && (h & 0x7f) != 0;
+        if (!bnan && f32_to_bf16(bf16_to_f32(hv)) != hv) m.add("bf16 {:04x} -> {}", h, bf16_to_f32(hv));
+    }
+    EXPECT_EQ(m.count, 0) << m.text;
+    // Subnormal halves are exact multiples of 2^-24.
+    EXPECT_EQ(fp16_to_f32(0x03ff), 1023.0f * 0x1p-24f);
+    EXPECT_EQ(fp16_to_f32(0x8001), -0x1p-24f);
+}
+
+// Every ISA's activation rounding gives the scalar bits (NaNs included).
+TEST(Fp16, IsaRoundingMatchesScalar) {
+    const auto f32 = hex_as<float>(vectors().at("convert").at("f32"));
+    const auto n = static_cast<int64_t>(f32.size());
+    for (d::Isa isa : supported_isas()) {
+        const d::IsaOps& ops = d::isa_ops(isa);
+        for (const bool bf : {false, true}) {
+            std::vector<float> got(f32.size()), want(f32.size());
+            (bf ? ops.round_bf16 : ops.round_f16)(f32.data(), got.data(), n);
+            (bf ? d::kScalarOps.round_bf16 : d::kScalarOps.round_f16)(f32.data(), want.data(), n);
+            Mismatches m;
+            for (size_t i = 0; i < f32.size(); ++i) {
+                if (bits(got[i]) != bits(want[i])) {
+                    m.add("{:08x}: {:08x}, scalar {:08x}", bits(f32[i]), bits(got[i]), bits(want[i]));
+                }
+            }
+            EXPECT_EQ(m.count, 0) << d::isa_name(isa) << (bf ? " bf16\n" : " f16\n") << m.text;
+        }
+    }
+}
+
+// ---- dequantize_row against gguf-py ----
+
+void expect_dequant_matches(TensorType type, const std::string& data_hex, const std::string& want_hex,
+                            const std::string& what) {
+    const auto data = hex_bytes(data_hex);
+    const auto want = hex_as<float>(want_hex);
+    std::vector<float> got(want.size());
+    dequantize_row(type, data.data(), static_cast<int64_t>(got.size()), got.data());
+    Mismatches m;
+    for (size_t i = 0; i < want.size(); ++i) {
+        if (bits(got[i]) != bits(want[i]))
+            m.add("[{}] {} ({:08x}), gguf-py {} ({:08x})", i, got[i], bits(got[i]), want[i], bits(want[i]));
+    }
+    EXPECT_EQ(m.count, 0) << what << "\n" << m.text;
+}
+
+TEST(Dequantize, MatchesGgufPyBitForBit) {
+    const auto& doc = vectors();
+    int r = 0;
+    for (const auto& row : doc.at("rows")) {
+        expect_dequant_matches(TensorType::Q8_0, row.at("q8_0"), row.at("q8_0_dequant"), fmt::format("q8_0 row {}", r));
+        expect_dequant_matches(TensorType::MXFP4, row.at("mxfp4"), row.at("mxfp4_dequant"),
+                               fmt::format("mxfp4 row {}", r));
+        ++r;
+    }
+    const auto& raw = doc.at("raw");
+    expect_dequant_matches(TensorType::Q8_0, raw.at("q8_0"), raw.at("q8_0_dequant"), "raw q8_0 blocks");
+    expect_dequant_matches(TensorType::MXFP4, raw.at("mxfp4"), raw.at("mxfp4_dequant"), "raw mxfp4 blocks");
+}
+
+TEST(Dequantize, Bf16AndF16AndF32) {
+    for (const auto& row : vectors().at("rows")) {
+        const auto x = hex_as<float>(row.at("f32"));
+        const auto bf = hex_bytes(row.at("bf16"));
+        ASSERT_EQ(bf.size(), 2 * x.size());
+        std::vector<float> got(x.size());
+        dequantize_row(TensorType::BF16, bf.data(), static_cast<int64_t>(x.size()), got.data());
+        for (size_t i = 0; i < x.size(); ++i) {
+            uint16_t b;
+            std::memcpy(&b, bf.data() + 2 * i, 2);
+            EXPECT_EQ(f32_to_bf16(x[i]), b) << i;  // our rounding gives gguf-py's bytes
+            EXPECT_EQ(bits(got[i]), static_cast<uint32_t>(b) << 16) << i;
+        }
+    }
+    const std::vector<uint16_t> halves = {0x3c00, 0x0001, 0xfbff, 0x7c00};
+    std::vector<float> out(halves.size());
+    dequantize_row(TensorType::F16, reinterpret_cast<const std::byte*>(halves.data()), 4, out.data());
+    EXPECT_EQ(out, (std::vector<float>{1.0f, 0x1p-24f, -65504.0f, INFINITY}));
+    const std::vector<float> f = {1.5f, -2.0f};
+    dequantize_row(TensorType::F32, reinterpret_cast<const std::byte*>(f.data()), 2, out.data());
+    EXPECT_EQ(out[0], 1.5f);
+    EXPECT_EQ(out[1], -2.0f);
+}
+
+TEST(Dequantize, RejectsUnsupportedTypesAndPartialBlocks) {
+    std::vector<std::byte> buf(64);
+    std::vector<float> out(64);
+    EXPECT_THROW(dequantize_row(TensorType::Q4_0, buf.data(), 32, out.data()), Error);
+    EXPECT_THROW(dequantize_row(TensorType::Q8_0, buf.data(), 33, out.data()), Error);
+}
+
+// ---- Q8_0 activation quantization ----
+
+// The test's own ggml-x86 quantizer: d = amax / 127 (f16), q = x * (127 / amax) rounded to even.
+std::vector<d::BlockQ8_0> quantize_here(const float* x, int64_t cols) {
+    std::vector<d::BlockQ8_0> out(static_cast<size_t>(cols / 32));
+    for (size_t b = 0; b < out.size(); ++b) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::abs(x[b * 32 + j]));
+        out[b].d = f32_to_fp16(amax / 127.0f);
+        const float id = amax == 0.0f ? 0.0f : 127.0f / amax;
+        for (int j = 0; j < 32; ++j) {
+            const float v = x[b * 32 + j] * id;
+            float r = std::floor(v);
+            const float frac = v - r;
+            if (frac > 0.5f || (frac == 0.5f && std::fmod(r, 2.0f) != 0.0f)) r += 1.0f;
+            out[b].qs[j] = static_cast<int8_t>(r);
+        }
+    }
+    return out;
+}
+
+TEST(QuantizeQ8_0, RoundsTiesToEven) {
+    // amax 127 makes id exactly 1, so these values are their own x * id.
+    std::vector<float> x(32, 0.0f);
+    const float vals[] = {127.0f, 2.5f, -3.5f, 0.5f, 1.5f, -0.5f, -2.5f, 126.5f, 3.4999998f, -1.5f};
+    std::copy(std::begin(vals), std::end(vals), x.begin());
+    const int8_t want[] = {127, 2, -4, 0, 2, 0, -2, 126, 3, -2};
+    for (d::Isa isa : supported_isas()) {
+        d::ActBlockQ8 blk{};
+        d::isa_ops(isa).quantize_q8_0(x.data(), &blk, 32);
+        EXPECT_EQ(blk.d, 1.0f) << d::isa_name(isa);
+        for (int j = 0; j < 10; ++j) EXPECT_EQ(blk.qs[j], want[j]) << d::isa_name(isa) << " element " << j;
+    }
+}
+
+TEST(QuantizeQ8_0, EveryIsaMatchesTheTestsQuantizer) {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const int64_t cols = 4096 + 32;
+    std::vector<float> x(cols);
+    for (int rep = 0; rep < 20; ++rep) {
+        const float scale = std::ldexp(1.0f, rep - 10);
+        for (auto& v : x) v = normal(rng) * scale;
+        if (rep == 3) std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // a zero block
+        const auto want = quantize_here(x.data(), cols);
+        for (d::Isa isa : supported_isas()) {
+            std::vector<d::ActBlockQ8> got(want.size());
+            d::isa_ops(isa).quantize_q8_0(x.data(), got.data(), cols);
+            Mismatches m;
+            for (size_t b = 0; b < want.size(); ++b) {
+                if (bits(got[b].d) != bits(fp16_to_f32(want[b].d))) {
+                    m.add("block {}: d {:08x}, want f16 {:04x}", b, bits(got[b].d), want[b].d);
+                }
+                for (int j = 0; j < 32; ++j) {
+                    if (got[b].qs[j] != want[b].qs[j])
+                        m.add("block {} [{}]: q {}, want {}", b, j, got[b].qs[j], want[b].qs[j]);
+                }
+            }
+            EXPECT_EQ(m.count, 0) << d::isa_name(isa) << " rep " << rep << "\n" << m.text;
+        }
+    }
+}
+
+// gguf-py quantizes weights like ggml's quantize_row_q8_0_ref (x / d, ties away from zero); the
+// activation quantizer uses x * (127 / amax) and ties to even. Same scale bits; the values differ
+// by at most one step.
+TEST(QuantizeQ8_0, AgreesWithGgufPyUpToRounding) {
+    for (const auto& row : vectors().at("rows")) {
+        const auto x = hex_as<float>(row.at("f32"));
+        const auto py = hex_as<d::BlockQ8_0>(row.at("q8_0"));
+        std::vector<d::ActBlockQ8> got(py.size());
+        d::kScalarOps.quantize_q8_0(x.data(), got.data(), static_cast<int64_t>(x.size()));
+        int differ = 0;
+        for (size_t b = 0; b < py.size(); ++b) {
+            EXPECT_EQ(bits(got[b].d), bits(fp16_to_f32(py[b].d))) << "block " << b;
+            for (int j = 0; j < 32; ++j) {
+                EXPECT_LE(std::abs(got[b].qs[j] - py[b].qs[j]), 1) << "block " << b << " [" << j << "]";
+                differ += got[b].qs[j] != py[b].qs[j];
+            }
+        }
+        EXPECT_LE(differ, static_cast<int>(x.size()) / 10);
+    }
+}
+
+// ---- matmul ----
+
+struct Weights {
+    TensorType type;
+    int64_t rows, cols;
+    std::vector<std::byte> data;  // [rows][row bytes]
+    MatrixRef ref() const { return {type, data.data(), rows, cols}; }
+};
+
+template <class T>
+void put(std::vector<std::byte>& out, T v) {
+    const size_t at = out.size();
+    out.resize(at + sizeof v);
+    std::memcpy(out.data() + at, &v, sizeof v);
+}
+
+Weights random_weights(TensorType type, int64_t rows, int64_t cols, std::mt19937& rng) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::uniform_int_distribution<int> q8(-128, 127);  // ggml never writes -128; files may hold it
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_int_distribution<int> exp(118, 134);
+    std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+    Weights w{type, rows, cols, {}};
+    for (int64_t i = 0; i < rows * cols; ++i) {
+        switch (type) {
+            case TensorType::F32: put(w.data, normal(rng)); break;
+            case TensorType::F16: put(w.data, f32_to_fp16(normal(rng))); break;
+            case TensorType::BF16: put(w.data, f32_to_bf16(normal(rng))); break;
+            case TensorType::Q8_0:
+                if (i % 32 == 0) put(w.data, f32_to_fp16(i % 64 == 0 ? scale(rng) : -scale(rng)));
+                put(w.data, static_cast<int8_t>(q8(rng)));
+                break;
+            case TensorType::MXFP4:
+                if (i % 32 == 0) put(w.data, static_cast<uint8_t>(exp(rng)));
+                if (i % 32 < 16) put(w.data, static_cast<uint8_t>(byte(rng)));
+                break;
+            default: ADD_FAILURE() << "no generator for " << type_name(type);
+        }
+    }
+    EXPECT_EQ(w.data.size(), rows * *row_bytes(type, static_cast<uint64_t>(cols)));
+    return w;
+}
+
+std::vector<float> random_activations(int64_t n, int64_t cols, std::mt19937& rng) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(n * cols));
+    for (auto& v : x) v = normal(rng) * 0.5f;
+    if (cols >= 64) {
+        for (int64_t j = 32; j < 64; ++j) x[j] = 0.0f;  // an all-zero activation block
+    }
+    return x;
+}
+
+// One token's activations as the dot product sees them, computed here: rounded to f16 / bf16,
+// or quantized to Q8_0 and expanded.
+std::vector<double> converted_here(TensorType type, const float* x, int64_t cols) {
+    std::vector<double> out(static_cast<size_t>(cols));
+    switch (type) {
+        case TensorType::F32:
+            for (int64_t c = 0; c < cols; ++c) out[c] = x[c];
+            break;
+        case TensorType::F16:
+            for (int64_t c = 0; c < cols; ++c) out[c] = fp16_to_f32(f32_to_fp16(x[c]));
+            break;
+        case TensorType::BF16:
+            for (int64_t c = 0; c < cols; ++c) out[c] = bf16_to_f32(f32_to_bf16(x[c]));
+            break;
+        default: {
+            const auto q = quantize_here(x, cols);
+            for (int64_t c = 0; c < cols; ++c) {
+                out[c] = static_cast<double>(fp16_to_f32(q[c / 32].d)) * q[c / 32].qs[c % 32];
+            }
+        }
+    }
+    return out;
+}
+
+// y in double from dequantized weights and converted activations, and sum |w x| per output
+// (the scale the f32 rounding errors are relative to).
+void double_reference(const Weights& w, const std::vector<float>& x, int64_t n, std::vector<double>& y,
+                      std::vector<double>& mag) {
+    const size_t row_bytes = w.data.size() / static_cast<size_t>(w.rows);
+    std::vector<float> wrow(static_cast<size_t>(w.cols));
+    y.assign(static_cast<size_t>(n * w.rows), 0.0);
+    mag.assign(y.size(), 0.0);
+    std::vector<std::vector<double>> xs;
+    for (int64_t t = 0; t < n; ++t) xs.push_back(converted_here(w.type, x.data() + t * w.cols, w.cols));
+    for (int64_t r = 0; r < w.rows; ++r) {
+        dequantize_row(w.type, w.data.data() + r * row_bytes, w.cols, wrow.data());
+        for (int64_t t = 0; t < n; ++t) {
+            double s = 0.0, m = 0.0;
+            for (int64_t c = 0; c < w.cols; ++c) {
+                s += wrow[c] * xs[t][c];
+                m += std::abs(wrow[c] * xs[t][c]);
+            }
+            y[t * w.rows + r] = s;
+            mag[t * w.rows + r] = m;
+        }
+    }
+}
+
+constexpr double kRelTol = 1e-5;  // of sum |w x|: f32 sums in another order, another rounding
+
+class MatmulTest : public ::testing::TestWithParam<TensorType> {};
+
+const int64_t kCols[] = {32, 64, 96, 4096 + 32};
+const int64_t kRows[] = {1, 3, 7, 31, 67};
+const int64_t kTokens[] = {1, 3, 4, 17};
+
+// matmul_reference against the double-precision sum computed here.
+TEST_P(MatmulTest, ReferenceMatchesDoublePrecision) {
+    const TensorType type = GetParam();
+    std::mt19937 rng(1234 + static_cast<unsigned>(type));
+    for (int64_t cols : kCols) {
+        for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{67}}) {
+            for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{17}}) {
+                const Weights w = random_weights(type, rows, cols, rng);
+                const auto x = random_activations(n, cols, rng);
+                std::vector<float> y(static_cast<size_t>(n * rows), NAN);
+                matmul_reference(w.ref(), x.data(), n, y.data());
+                std::vector<double> want, mag;
+                double_reference(w, x, n, want, mag);
+                Mismatches m;
+                for (size_t i = 0; i < y.size(); ++i) {
+                    if (!(std::abs(y[i] - want[i]) <= kRelTol * mag[i])) {
+                        m.add("y[{}][{}] = {}, double {} (|w x| sum {})", i / rows, i % rows, y[i], want[i], mag[i]);
+                    }
+                }
+                EXPECT_EQ(m.count, 0) << type_name(type) << " rows " << rows << " cols " << cols << " n " << n << "\n"
+                                      << m.text;
+            }
+        }
+    }
+}
+
+// Each ISA, threaded, against the one-thread scalar reference.
+TEST_P(MatmulTest, EveryIsaMatchesReference) {
+    const TensorType type = GetParam();
+    std::mt19937 rng(99 + static_cast<unsigned>(type));
+    ThreadPool pool(3);
+    for (int64_t cols : kCols) {
+        for (int64_t rows : kRows) {
+            for (int64_t n : kTokens) {
+                const Weights w = random_weights(type, rows, cols, rng);
+                const auto x = random_activations(n, cols, rng);
+                std::vector<float> ref(static_cast<size_t>(n * rows), NAN);
+                matmul_reference(w.ref(), x.data(), n, ref.data());
+                std::vector<double> want, mag;
+                double_reference(w, x, n, want, mag);
+                for (d::Isa isa : supported_isas()) {
+                    std::vector<float> y(ref.size(), NAN);
+                    d::matmul_with_isa(isa, w.ref(), x.data(), n, y.data(), &pool);
+                    Mismatches m;
+                    for (size_t i = 0; i < y.size(); ++i) {
+                        const bool ok = isa == d::Isa::Scalar ? bits(y[i]) == bits(ref[i])
+                                                              : std::abs(y[i] - ref[i]) <= kRelTol * mag[i];
+                        if (!ok) m.add("y[{}][{}] = {}, reference {}", i / rows, i % rows, y[i], ref[i]);
+                    }
+                    EXPECT_EQ(m.count, 0) << d::isa_name(isa) << " " << type_name(type) << " rows " << rows << " cols "
+                                          << cols << " n " << n << "\n"
+                                          << m.text;
+                }
+            }
+        }
+    }
+}
+
+// The public entry point, with pools of several sizes.
+TEST_P(MatmulTest, DispatchedMatchesReference) {
+    const TensorType type = GetParam();
+    std::mt19937 rng(5 + static_cast<unsigned>(type));
+    const Weights w = random_weights(type, 67, 4096 + 32, rng);
+    const int64_t n = 9;
+    const auto x = random_activations(n, w.cols, rng);
+    std::vector<float> ref(static_cast<size_t>(n * w.rows));
+    matmul_reference(w.ref(), x.data(), n, ref.data());
+    std::vector<double> want, mag;
+    double_reference(w, x, n, want, mag);
+    for (int threads : {1, 2, 5}) {
+        ThreadPool pool(threads);
+        std::vector<float> y(ref.size(), NAN);
+        matmul(w.ref(), x.data(), n, y.data(), pool);
+        Mismatches m;
+        for (size_t i = 0; i < y.size(); ++i) {
+            if (!(std::abs(y[i] - ref[i]) <= kRelTol * mag[i])) m.add("y[{}] = {}, reference {}", i, y[i], ref[i]);
+        }
+        EXPECT_EQ(m.count, 0) << matmul_isa() << " threads " << threads << "\n" << m.text;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
+                         ::testing::Values(TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
+                                           TensorType::MXFP4),
+                         [](const auto& param_info) { return std::string(type_name(param_info.param)); });
+
+TEST(Matmul, SupportsExactlyFiveTypes) {
+    for (const TypeTraits& t : all_tensor_types()) {
+        const bool want = t.type == TensorType::F32 || t.type == TensorType::F16 || t.type == TensorType::BF16 ||
+                          t.type == TensorType::Q8_0 || t.type == TensorType::MXFP4;
+        EXPECT_EQ(supports_matmul(t.type), want) << t.name;
+    }
+}
+
+TEST(Matmul, RejectsBadArguments) {
+    ThreadPool pool(2);
+    std::vector<std::byte> buf(4096);
+    std::vector<float> x(64), y(64);
+    EXPECT_THROW(matmul({TensorType::Q4_0, buf.data(), 1, 32}, x.data(), 1, y.data(), pool), Error);
+    EXPECT_THROW(matmul({TensorType::Q8_0, buf.data(), 1, 48}, x.data(), 1, y.data(), pool), Error);
+    EXPECT_THROW(matmul_reference({TensorType::MXFP4, buf.data(), 1, 40}, x.data(), 1, y.data()), Error);
+}
+
+TEST(Matmul, EmptyShapes) {
+    ThreadPool pool(2);
+    std::vector<float> x(8, 1.0f), y(8, NAN);
+    const std::vector<float> w(8, 1.0f);
+    const auto* wd = reinterpret_cast<const std::byte*>(w.data());
+    matmul({TensorType::F32, wd, 2, 4}, x.data(), 0, y.data(), pool);  // no tokens: y untouched
+    EXPECT_TRUE(std::isnan(y[0]));
+    matmul({TensorType::F32, wd, 2, 0}, x.data(), 3, y.data(), pool);  // no columns: zeros
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(y[i], 0.0f);
+}
+
+// Columns that are not a multiple of the vector width (F32 / F16 / BF16 have 1-element blocks).
+TEST(Matmul, OddColumnCountsForFloatTypes) {
+    std::mt19937 rng(11);
+    ThreadPool pool(2);
+    for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
+        for (int64_t cols : {1, 7, 15, 17, 33, 100, 1001}) {
+            const Weights w = random_weights(type, 5, cols, rng);
+            const auto x = random_activations(6, cols, rng);
+            std::vector<float> ref(30);
+            matmul_reference(w.ref(), x.data(), 6, ref.data());
+            std::vector<double> want, mag;
+            double_reference(w, x, 6, want, mag);
+            for (d::Isa isa : supported_isas()) {
+                std::vector<float> y(30, NAN);
+                d::matmul_with_isa(isa, w.ref(), x.data(), 6, y.data(), &pool);
+                for (size_t i = 0; i < y.size(); ++i) {
+                    EXPECT_LE(std::abs(y[i] - ref[i]), kRelTol * mag[i])
+                        << d::isa_name(isa) << " " << type_name(type) << " cols " << cols << " [" << i << "]";
+                    EXPECT_LE(std::abs(ref[i] - want[i]), kRelTol * mag[i]);
+                }
+            }
+        }
+    }
+}
+
+// HYMOE_CPU_ISA lowers the choice (run the binary with it set to check; unset, the best ISA).
+TEST(Matmul, IsaNameFollowsEnvironment) {
+    const std::string name = matmul_isa();
+    const char* env = std::getenv("HYMOE_CPU_ISA");
+    const d::Isa best = d::best_isa();
+    if (env == nullptr || *env == '\0') {
+        EXPECT_EQ(name, d::isa_name(best));
+    } else {
+        d::Isa want = std::string(env) == "scalar" ? d::Isa::Scalar
+                      : std::string(env) == "avx2" ? d::Isa::Avx2
+                                                   : d::Isa::Avx512;
+        if (static_cast<int>(want) > static_cast<int>(best)) want = best;
+        EXPECT_EQ(name, d::isa_name(want));
+    }
+    std::printf("matmul ISA: %s (best on this CPU: %s)\n", name.c_str(), d::isa_name(best));
+}
+
+}  // namespace
+}  // namespace hymoe::cpu
