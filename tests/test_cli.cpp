@@ -2,10 +2,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -146,6 +150,39 @@ TEST(Cli, InfoRunsWithoutAGpu) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("cuda: "), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("gpu"), std::string::npos) << r.out;
+}
+
+// `hymoe eval` on an HF fixture: the logits file must equal what transformers computed.
+TEST(Cli, EvalWritesLogitsMatchingTransformers) {
+    const fs::path fixtures = test::fixtures_dir() / "hf-models";
+    const auto ref = nlohmann::json::parse(test::read_text(fixtures / "qwen3moe.json"));
+    const auto prompt = ref.at("prompt_tokens").get<std::vector<int32_t>>();
+    const auto n_vocab = ref.at("n_vocab").get<size_t>();
+    const fs::path out = test::temp_dir_for_test() / "logits.f32";
+    const RunResult r = run_cli(fmt::format("eval -m '{}' --tokens '{}' --top 3 --logits-out '{}'",
+                                            (fixtures / "qwen3moe").string(), fmt::join(prompt, ","), out.string()));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(count_lines(r.out), prompt.size() + 1) << r.out;  // a header, then one line per position
+    const std::string ours = test::read_text(out);
+    const std::string theirs = test::read_text(fixtures / "qwen3moe.logits.bin");
+    ASSERT_EQ(ours.size(), prompt.size() * n_vocab * sizeof(float));
+    double num = 0, den = 0;
+    for (size_t i = 0; i < prompt.size() * n_vocab; ++i) {
+        float a = 0, b = 0;
+        std::memcpy(&a, ours.data() + 4 * i, 4);
+        std::memcpy(&b, theirs.data() + 4 * i, 4);
+        num += (static_cast<double>(a) - b) * (static_cast<double>(a) - b);
+        den += static_cast<double>(b) * b;
+    }
+    EXPECT_LT(std::sqrt(num / den), 1e-3);
+}
+
+TEST(Cli, EvalRejectsBadTokens) {
+    const std::string model = (test::fixtures_dir() / "hf-models" / "qwen3moe").string();
+    expect_one_line_error(run_cli(fmt::format("eval -m '{}' --tokens '1,x,3'", model)),
+                          "'x' (item 1) is not a token id");
+    expect_one_line_error(run_cli(fmt::format("eval -m '{}' --tokens '1,99999'", model)),
+                          "token id 99999 at position 1 is outside the vocabulary (0..511)");
 }
 
 }  // namespace

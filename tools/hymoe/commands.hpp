@@ -9,5 +9,6 @@ namespace hymoe::cli {
 void add_inspect_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 }  // namespace hymoe::cli

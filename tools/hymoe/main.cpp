@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     hymoe::cli::add_inspect_command(app);
     hymoe::cli::add_info_command(app);
     hymoe::cli::add_synth_command(app);
+    hymoe::cli::add_eval_command(app);
 
     try {
         app.parse(argc, argv);

@@ -1,0 +1,73 @@
+// The library API: load a model once, run any number of sessions over it.
+//
+//   auto model = hymoe::Model::load("model.gguf", {.n_threads = 8, .n_ctx = 4096});
+//   hymoe::Session session(model);
+//   session.prefill(prompt_ids);
+//   int32_t next = argmax(session.logits());
+//   session.decode(next);
+//
+// Weights are shared and read-only; each Session keeps its own KV cache. Sessions of one model
+// share its thread pool, so calls from several threads take turns.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace hymoe {
+
+struct LoadOptions {
+    int n_threads = 0;     // compute threads; 0 = all hardware threads
+    int64_t n_ctx = 4096;  // KV cache length per session; 0 = the model's training context
+};
+
+class Model {
+public:
+    // Opens a GGUF file, a safetensors file or an HF model directory. Throws hymoe::Error for
+    // an unsupported architecture or a missing, misshapen or unsupported tensor.
+    static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& options = {});
+    ~Model();
+
+    const std::string& path() const;
+    const std::string& architecture() const;  // "qwen3moe", "deepseek2", ... (GGUF names)
+    int64_t n_vocab() const;
+    int64_t n_ctx() const;  // per-session context length
+    int n_threads() const;
+
+    struct Impl;
+    const Impl& impl() const { return *impl_; }
+
+private:
+    explicit Model(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+class Session {
+public:
+    explicit Session(std::shared_ptr<const Model> model);
+    ~Session();
+    Session(Session&&) noexcept;
+    Session& operator=(Session&&) noexcept;
+
+    // Evaluates tokens after those already in the cache. With all_logits, the logits of every
+    // one of them are kept (all_logits()); logits() is always the last one's.
+    void prefill(std::span<const int32_t> tokens, bool all_logits = false);
+    // Evaluates one more token.
+    void decode(int32_t token);
+
+    std::span<const float> logits() const;      // [n_vocab] after the last evaluated token
+    std::span<const float> all_logits() const;  // [n_tokens][n_vocab] of the last prefill(all_logits)
+    int64_t n_past() const;                     // tokens in the cache
+    void reset();                               // empties the cache
+
+    const Model& model() const;
+
+private:
+    struct State;
+    std::shared_ptr<const Model> model_;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace hymoe

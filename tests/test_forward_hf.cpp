@@ -1,0 +1,81 @@
+// Logits of tiny random-initialised HF models (tests/fixtures/make_hf_models.py) loaded from
+// their safetensors directories, against the logits transformers computed for them.
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "hymoe/engine.hpp"
+#include "logit_compare.hpp"
+#include "test_support.hpp"
+
+namespace hymoe {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path hf_dir() {
+    return test::fixtures_dir() / "hf-models";
+}
+
+std::vector<std::string> hf_models() {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(hf_dir()))
+        if (entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+class HfReference : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HfReference, PromptAndTeacherForcedDecodeLogits) {
+    const auto ref = nlohmann::json::parse(test::read_text(hf_dir() / (GetParam() + ".json")));
+    const auto prompt = ref.at("prompt_tokens").get<std::vector<int32_t>>();
+    const auto greedy = ref.at("greedy_tokens").get<std::vector<int32_t>>();
+    const auto n_vocab = ref.at("n_vocab").get<size_t>();
+    const auto n_tokens = ref.at("n_tokens").get<size_t>();
+    ASSERT_EQ(n_tokens, prompt.size() + greedy.size());
+    std::vector<float> expected(n_tokens * n_vocab);
+    {
+        std::ifstream in(hf_dir() / ref.at("logits_file").get<std::string>(), std::ios::binary);
+        in.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * 4));
+        ASSERT_EQ(static_cast<size_t>(in.gcount()), expected.size() * 4);
+    }
+    const std::string model_dir = (hf_dir() / GetParam()).string();
+    const double tol = test::tolerance_for(open_model_file(model_dir));
+    auto model = Model::load(model_dir, {.n_threads = 2, .n_ctx = 64});
+    ASSERT_EQ(static_cast<size_t>(model->n_vocab()), n_vocab);
+    Session session(model);
+
+    const auto row = [&](size_t p) { return std::span<const float>(expected).subspan(p * n_vocab, n_vocab); };
+    double worst = 0;
+    session.prefill(prompt, true);
+    for (size_t p = 0; p < prompt.size(); ++p) {
+        const auto d = test::compare_rows(session.all_logits().subspan(p * n_vocab, n_vocab), row(p));
+        worst = std::max(worst, d.rel_l2);
+        EXPECT_LT(d.rel_l2, tol) << "prompt position " << p << ": max abs diff " << d.max_abs;
+        EXPECT_TRUE(d.argmax_ok) << "prompt position " << p << ": " << d.detail;
+    }
+    for (size_t k = 0; k < greedy.size(); ++k) {
+        session.decode(greedy[k]);
+        const size_t p = prompt.size() + k;
+        const auto d = test::compare_rows(session.logits(), row(p));
+        worst = std::max(worst, d.rel_l2);
+        EXPECT_LT(d.rel_l2, tol) << "decode position " << p << ": max abs diff " << d.max_abs;
+        EXPECT_TRUE(d.argmax_ok) << "decode position " << p << ": " << d.detail;
+    }
+    std::printf("[ %s ] worst relative L2 over %zu positions: %.3g (tolerance %.0e)\n", GetParam().c_str(), n_tokens,
+                worst, tol);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transformers, HfReference, ::testing::ValuesIn(hf_models()), [](const auto& info) {
+    std::string name = info.param;
+    for (char& ch : name)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    return name;
+});
+
+}  // namespace
+}  // namespace hymoe
