@@ -70,6 +70,42 @@ TEST_P(HfReference, PromptAndTeacherForcedDecodeLogits) {
                 worst, tol);
 }
 
+// The KV cache across calls: the prompt prefilled in three pieces by one session, interleaved
+// with a second session on the same model, on 3 threads, gives transformers' logits in both.
+TEST_P(HfReference, ChunkedPrefillAndInterleavedSessions) {
+    const auto ref = nlohmann::json::parse(test::read_text(hf_dir() / (GetParam() + ".json")));
+    auto tokens = ref.at("prompt_tokens").get<std::vector<int32_t>>();
+    for (int32_t t : ref.at("greedy_tokens").get<std::vector<int32_t>>()) tokens.push_back(t);
+    const auto n_vocab = ref.at("n_vocab").get<size_t>();
+    std::vector<float> expected(tokens.size() * n_vocab);
+    std::ifstream(hf_dir() / ref.at("logits_file").get<std::string>(), std::ios::binary)
+        .read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * 4));
+    const std::string model_dir = (hf_dir() / GetParam()).string();
+    const double tol = test::tolerance_for(open_model_file(model_dir));
+    auto model = Model::load(model_dir, {.n_threads = 3, .n_ctx = 32});
+    Session a(model), b(model);
+    const size_t cuts[] = {0, 5, 6, tokens.size()};  // pieces of 5, 1 and the rest
+    for (size_t i = 0; i + 1 < std::size(cuts); ++i) {
+        const std::span<const int32_t> piece(tokens.data() + cuts[i], cuts[i + 1] - cuts[i]);
+        a.prefill(piece, true);
+        b.prefill(std::span<const int32_t>(tokens.data() + cuts[i], 1));  // b runs a token at a time, interleaved
+        for (size_t j = cuts[i] + 1; j < cuts[i + 1]; ++j) b.decode(tokens[j]);
+        for (size_t p = cuts[i]; p < cuts[i + 1]; ++p) {
+            const auto want = std::span<const float>(expected).subspan(p * n_vocab, n_vocab);
+            const auto d = test::compare_rows(a.all_logits().subspan((p - cuts[i]) * n_vocab, n_vocab), want);
+            EXPECT_LT(d.rel_l2, tol) << "session a, position " << p;
+            EXPECT_TRUE(d.argmax_ok) << "session a, position " << p << ": " << d.detail;
+        }
+        const auto last = std::span<const float>(expected).subspan((cuts[i + 1] - 1) * n_vocab, n_vocab);
+        EXPECT_LT(test::compare_rows(b.logits(), last).rel_l2, tol) << "session b, position " << cuts[i + 1] - 1;
+    }
+    EXPECT_EQ(a.n_past(), static_cast<int64_t>(tokens.size()));
+    a.reset();
+    a.prefill(std::span<const int32_t>(tokens.data(), 3), true);
+    const auto d = test::compare_rows(a.logits(), std::span<const float>(expected).subspan(2 * n_vocab, n_vocab));
+    EXPECT_LT(d.rel_l2, tol) << "after reset";
+}
+
 INSTANTIATE_TEST_SUITE_P(Transformers, HfReference, ::testing::ValuesIn(hf_models()), [](const auto& info) {
     std::string name = info.param;
     for (char& ch : name)

@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "format/gguf_writer.hpp"
 #include "format/model_file.hpp"
+#include "gguf_rewrite.hpp"
 #include "hymoe/engine.hpp"
 #include "hymoe/error.hpp"
 #include "hymoe/synth.hpp"
@@ -41,36 +41,20 @@ fs::path synth_model(const fs::path& dir, const std::string& shape) {
     return o.output;
 }
 
-struct TensorEdit {
-    std::string name;
-    std::optional<std::vector<int64_t>> new_shape;  // nullopt: drop the tensor
-};
-
-// Copies a GGUF, changing one metadata string and/or one tensor.
+// Copies a GGUF, changing one metadata string and/or dropping or reshaping one tensor.
 fs::path rewrite(const fs::path& src, const fs::path& dst, const std::string& key = "", const std::string& value = "",
-                 const std::optional<TensorEdit>& edit = std::nullopt) {
-    const ModelFile in = open_model_file(src.string());
-    GgufWriter w;
-    for (const auto& [k, v] : in.metadata().entries()) w.add_metadata(k, k == key ? MetaValue::string(value) : v);
-    std::vector<const TensorView*> sources;
-    for (const TensorView& t : in.tensors()) {
-        if (edit && t.name == edit->name) {
-            if (!edit->new_shape) continue;
-            w.add_tensor(t.name, t.type, *edit->new_shape);
-            sources.push_back(nullptr);
-            continue;
-        }
-        w.add_tensor(t.name, t.type, t.shape);
-        sources.push_back(&t);
-    }
-    w.write(dst.string(), [&](size_t i, std::span<std::byte> data) {
-        if (sources[i] == nullptr) {
-            std::fill(data.begin(), data.end(), std::byte{0});
-        } else {
-            std::copy_n(sources[i]->data, data.size(), data.begin());
-        }
-    });
-    return dst;
+                 const std::string& tensor = "", std::optional<std::vector<int64_t>> new_shape = std::nullopt) {
+    test::GgufRewrite edit;
+    edit.meta_key = key;
+    edit.meta_value = value;
+    edit.tensor = [&](const TensorView& t) -> std::optional<test::TensorRewrite> {
+        if (t.name != tensor) return std::nullopt;
+        test::TensorRewrite r;
+        r.drop = !new_shape;
+        r.shape = new_shape;
+        return r;
+    };
+    return test::rewrite_gguf(src, dst, edit);
 }
 
 TEST(ModelLoad, SyntheticModelsLoadAndRun) {
@@ -101,7 +85,7 @@ TEST(ModelLoad, MissingTensorIsNamedWithItsShape) {
     const ModelFile in = open_model_file(src.string());
     const TensorView* up = in.find("blk.1.ffn_up_exps.weight");
     ASSERT_NE(up, nullptr);
-    const fs::path bad = rewrite(src, dir / "missing.gguf", "", "", TensorEdit{up->name, std::nullopt});
+    const fs::path bad = rewrite(src, dir / "missing.gguf", "", "", up->name);
     const std::string err = load_error(bad.string());
     EXPECT_NE(err.find("missing tensor 'blk.1.ffn_up_exps.weight'"), std::string::npos) << err;
     EXPECT_NE(err.find(fmt::format("expected shape [{}, {}, {}]", up->shape[0], up->shape[1], up->shape[2])),
@@ -116,7 +100,7 @@ TEST(ModelLoad, WrongShapeIsNamedWithBothShapes) {
     const TensorView* q = in.find("blk.0.attn_q.weight");
     ASSERT_NE(q, nullptr);
     const std::vector<int64_t> wrong{q->shape[0] - 32, q->shape[1]};
-    const fs::path bad = rewrite(src, dir / "shape.gguf", "", "", TensorEdit{q->name, wrong});
+    const fs::path bad = rewrite(src, dir / "shape.gguf", "", "", q->name, wrong);
     const std::string err = load_error(bad.string());
     EXPECT_NE(err.find(fmt::format("tensor 'blk.0.attn_q.weight' has shape [{}, {}]", wrong[0], wrong[1])),
               std::string::npos)
