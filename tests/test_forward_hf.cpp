@@ -106,12 +106,7 @@ TEST_P(HfReference, ChunkedPrefillAndInterleavedSessions) {
     EXPECT_LT(d.rel_l2, tol) << "after reset";
 }
 
-INSTANTIATE_TEST_SUITE_P(Transformers, HfReference, ::testing::ValuesIn(hf_models()), [](const auto& info) {
-    std::string name = info.param;
-    for (char& ch : name)
-        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-    return name;
-});
+INSTANTIATE_TEST_SUITE_P(Transformers, HfReference, ::testing::ValuesIn(hf_models()), test::ParamName());
 
 }  // namespace
 }  // namespace hymoe

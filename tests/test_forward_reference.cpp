@@ -173,12 +173,7 @@ TEST_P(LlamaCppReference, Q8_0WeightsMatchLlamaCpp) {
     std::printf("[ %s q8_0 ] worst relative L2 of the top 20 against llama.cpp: %.3g\n", GetParam().c_str(), worst);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shared, LlamaCppReference, ::testing::ValuesIn(reference_models()), [](const auto& info) {
-    std::string name = info.param;
-    for (char& ch : name)
-        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-    return name;
-});
+INSTANTIATE_TEST_SUITE_P(Shared, LlamaCppReference, ::testing::ValuesIn(reference_models()), test::ParamName());
 
 }  // namespace
 }  // namespace hymoe

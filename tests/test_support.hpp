@@ -1,6 +1,7 @@
 // Helpers shared by the tests: where the fixtures are, and temporary files.
 #pragma once
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +46,17 @@ inline std::string read_text(const std::filesystem::path& p) {
     std::ifstream in(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
+
+// A parameterized test's name suffix from a string parameter: "deepseek2-v2" -> "deepseek2_v2".
+struct ParamName {
+    template <class Info>
+    std::string operator()(const Info& info) const {
+        std::string name = info.param;
+        for (char& ch : name)
+            if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+        return name;
+    }
+};
 
 // A fresh directory under the test temp dir, unique per test.
 inline std::filesystem::path temp_dir_for_test() {

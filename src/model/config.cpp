@@ -20,15 +20,7 @@ public:
         : file_(file), meta_(file.metadata()), prefix_(std::move(prefix)) {}
 
     std::optional<int64_t> opt_int(std::initializer_list<std::string_view> keys) const {
-        for (std::string_view k : keys) {
-            const std::string key = prefix_ + std::string(k);
-            if (const MetaValue* v = meta_.find(key)) {
-                if (auto i = v->as_i64()) return *i;
-                throw Error(fmt::format("{}: metadata key '{}' is {}, expected an integer", file_.path(), key,
-                                        v->to_display()));
-            }
-        }
-        return std::nullopt;
+        return first_of<int64_t>(keys, "an integer", [](const MetaValue& v) { return v.as_i64(); });
     }
     int64_t req_int(std::string_view key) const {
         auto v = opt_int({key});
@@ -36,26 +28,10 @@ public:
         return *v;
     }
     std::optional<double> opt_float(std::initializer_list<std::string_view> keys) const {
-        for (std::string_view k : keys) {
-            const std::string key = prefix_ + std::string(k);
-            if (const MetaValue* v = meta_.find(key)) {
-                if (auto f = v->as_f64()) return *f;
-                throw Error(
-                    fmt::format("{}: metadata key '{}' is {}, expected a number", file_.path(), key, v->to_display()));
-            }
-        }
-        return std::nullopt;
+        return first_of<double>(keys, "a number", [](const MetaValue& v) { return v.as_f64(); });
     }
     std::optional<bool> opt_bool(std::initializer_list<std::string_view> keys) const {
-        for (std::string_view k : keys) {
-            const std::string key = prefix_ + std::string(k);
-            if (const MetaValue* v = meta_.find(key)) {
-                if (auto b = v->as_bool()) return *b;
-                throw Error(
-                    fmt::format("{}: metadata key '{}' is {}, expected a boolean", file_.path(), key, v->to_display()));
-            }
-        }
-        return std::nullopt;
+        return first_of<bool>(keys, "a boolean", [](const MetaValue& v) { return v.as_bool(); });
     }
     std::optional<std::string> opt_string(std::initializer_list<std::string_view> keys) const {
         for (std::string_view k : keys) {
@@ -67,6 +43,21 @@ public:
     [[noreturn]] void fail(const std::string& what) const { throw Error(fmt::format("{}: {}", file_.path(), what)); }
 
 private:
+    // The first of `keys` present, converted by `get`; present but of the wrong kind is an error.
+    template <class T, class Get>
+    std::optional<T> first_of(std::initializer_list<std::string_view> keys, std::string_view kind,
+                              const Get& get) const {
+        for (std::string_view k : keys) {
+            const std::string key = prefix_ + std::string(k);
+            if (const MetaValue* v = meta_.find(key)) {
+                if (auto value = get(*v)) return static_cast<T>(*value);
+                throw Error(
+                    fmt::format("{}: metadata key '{}' is {}, expected {}", file_.path(), key, v->to_display(), kind));
+            }
+        }
+        return std::nullopt;
+    }
+
     const ModelFile& file_;
     const Metadata& meta_;
     std::string prefix_;
