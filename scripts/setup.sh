@@ -9,6 +9,7 @@ packages=(
     libfmt-dev libspdlog-dev nlohmann-json3-dev libcli11-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     clang libclang-rt-dev
+    libpcre2-dev libutf8proc-dev libedit-dev
 )
 
 missing=()

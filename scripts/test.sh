@@ -2,7 +2,8 @@
 # Builds hymoe and runs every test, twice:
 #   build/       Release, CUDA when nvcc is present (GPU tests skip, saying why, without a GPU)
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, CPU only: the file readers,
-#                their bad-input and fuzz-corpus tests, the CPU ops, the forward pass and the CLI
+#                their bad-input and fuzz-corpus tests, the CPU ops, the forward pass, the
+#                tokenizers, the sampler and the CLI
 #                run under the sanitizers
 # Installs missing Debian packages first (scripts/setup.sh).
 set -euo pipefail
@@ -18,9 +19,9 @@ cmake -S . -B build-asan -G Ninja -DHYMOE_CUDA=OFF -DHYMOE_SANITIZE=ON -DHYMOE_B
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-asan -j"$jobs"
 
-echo "== sanitizer build (ASan + UBSan): file formats, fuzz corpus, CPU ops, models, CLI =="
+echo "== sanitizer build (ASan + UBSan): file formats, fuzz corpus, CPU ops, models, tokenizers, sampling, CLI =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'format|fuzz|cpu|model|cli'
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'format|fuzz|cpu|model|tokenizer|sampling|cli'
 
 echo "== release build: all tests =="
 ctest --test-dir build --output-on-failure -j"$jobs"

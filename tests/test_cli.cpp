@@ -185,5 +185,24 @@ TEST(Cli, EvalRejectsBadTokens) {
                           "token id 99999 at position 1 is outside the vocabulary (0..511)");
 }
 
+// `hymoe run --temp 0` on a reference model writes llama.cpp's greedy continuation, byte for byte.
+TEST(Cli, RunGreedyMatchesLlamaCppText) {
+    HYMOE_REQUIRE_REFERENCE(ref);
+    for (const char* name : {"qwen3moe", "mixtral", "deepseek2"}) {
+        const fs::path dir = ref / name;
+        const RunResult r = run_cli(fmt::format("run -m '{}' -p '{}' -n 32 --temp 0", (dir / "model.gguf").string(),
+                                                test::read_text(dir / "prompt.txt")));
+        ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+        EXPECT_EQ(r.out, test::read_text(dir / "reference.greedy.txt") + "\n") << name;
+        EXPECT_NE(r.err.find("generation: 32 tokens"), std::string::npos) << r.err;
+    }
+}
+
+TEST(Cli, RunRejectsBadSampling) {
+    HYMOE_REQUIRE_REFERENCE(ref);
+    const std::string model = (ref / "qwen3moe" / "model.gguf").string();
+    expect_one_line_error(run_cli(fmt::format("run -m '{}' -p hi --top-p 1.5", model)), "top_p");
+}
+
 }  // namespace
 }  // namespace hymoe

@@ -13,6 +13,7 @@ struct SynthOptions {
     std::string output;                   // .gguf path to write
     uint64_t seed = 1;
     int n_layers = 0;  // 0: the shape's own depth
+    std::string vocab;  // a GGUF whose tokenizer.* keys the model takes ("": a 1024-entry dummy vocabulary, no tokenizer)
 };
 
 struct SynthResult {

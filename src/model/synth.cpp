@@ -3,11 +3,13 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
 
 #include "format/gguf_writer.hpp"
+#include "format/model_file.hpp"
 #include "hymoe/error.hpp"
 
 namespace hymoe {
@@ -55,7 +57,7 @@ struct SynthTensor {
     float stddev;  // 0: a norm weight, all ones
 };
 
-std::vector<SynthTensor> tensor_plan(const SynthShape& s, uint32_t n_layers) {
+std::vector<SynthTensor> tensor_plan(const SynthShape& s, uint32_t n_layers, int64_t n_vocab) {
     const auto d = static_cast<int64_t>(s.d_model);
     const auto q_dim = static_cast<int64_t>(s.n_heads * s.head_dim);
     const auto kv_dim = static_cast<int64_t>(s.n_kv_heads * s.head_dim);
@@ -65,7 +67,7 @@ std::vector<SynthTensor> tensor_plan(const SynthShape& s, uint32_t n_layers) {
     auto gain = [](int64_t fan_in) { return 1.0f / std::sqrt(static_cast<float>(fan_in)); };
 
     std::vector<SynthTensor> plan;
-    plan.push_back({"token_embd.weight", {static_cast<int64_t>(s.n_vocab), d}, 1.0f});
+    plan.push_back({"token_embd.weight", {n_vocab, d}, 1.0f});
     for (uint32_t l = 0; l < n_layers; ++l) {
         auto blk = [l](std::string_view t) { return fmt::format("blk.{}.{}.weight", l, t); };
         plan.push_back({blk("attn_norm"), {d}, 0.0f});
@@ -84,7 +86,7 @@ std::vector<SynthTensor> tensor_plan(const SynthShape& s, uint32_t n_layers) {
         plan.push_back({blk("ffn_down_exps"), {E, d, ff}, gain(ff)});  // [n_experts, d_model, d_ff_expert]
     }
     plan.push_back({"output_norm.weight", {d}, 0.0f});
-    plan.push_back({"output.weight", {static_cast<int64_t>(s.n_vocab), d}, 4.0f * gain(d)});
+    plan.push_back({"output.weight", {n_vocab, d}, 4.0f * gain(d)});
     return plan;
 }
 
@@ -103,12 +105,29 @@ SynthResult write_synthetic_model(const SynthOptions& options) {
     const uint32_t n_layers = options.n_layers > 0 ? static_cast<uint32_t>(options.n_layers) : s.n_layers;
     const std::string a(s.arch);
 
+    // A real vocabulary: every tokenizer.* key of a vocabulary GGUF (llama.cpp's
+    // models/ggml-vocab-*.gguf), and as many embedding rows as it has tokens.
+    std::optional<ModelFile> vocab;
+    int64_t n_vocab = s.n_vocab;
+    if (!options.vocab.empty()) {
+        vocab.emplace(open_model_file(options.vocab));
+        const MetaArray* tokens = vocab->metadata().get_array("tokenizer.ggml.tokens");
+        if (vocab->format() != FileFormat::Gguf || tokens == nullptr || tokens->items.empty())
+            throw Error(fmt::format("synth: --vocab {}: no tokenizer.ggml.tokens (expected a GGUF with a vocabulary)",
+                                    options.vocab));
+        n_vocab = static_cast<int64_t>(tokens->items.size());
+    }
+
     GgufWriter w;
     w.add_metadata("general.architecture", MetaValue::string(a));
     w.add_metadata("general.name", MetaValue::string(fmt::format("hymoe synthetic {} (random weights, seed {})", s.name,
                                                                  options.seed)));
     w.add_metadata("general.file_type", u32(0));  // all f32
-    w.add_metadata(a + ".vocab_size", u32(s.n_vocab));
+    w.add_metadata(a + ".vocab_size", u32(static_cast<uint64_t>(n_vocab)));
+    if (vocab) {
+        for (const auto& [key, value] : vocab->metadata().entries())
+            if (key.rfind("tokenizer.", 0) == 0) w.add_metadata(key, value);
+    }
     w.add_metadata(a + ".context_length", u32(s.n_ctx));
     w.add_metadata(a + ".embedding_length", u32(s.d_model));
     w.add_metadata(a + ".block_count", u32(n_layers));
@@ -124,7 +143,7 @@ SynthResult write_synthetic_model(const SynthOptions& options) {
     w.add_metadata(a + ".feed_forward_length", u32(s.arch == "llama" ? s.d_ff_expert : 4 * s.d_model));
     if (s.arch != "llama") w.add_metadata(a + ".expert_feed_forward_length", u32(s.d_ff_expert));
 
-    const std::vector<SynthTensor> plan = tensor_plan(s, n_layers);
+    const std::vector<SynthTensor> plan = tensor_plan(s, n_layers, n_vocab);
     for (const SynthTensor& t : plan) w.add_tensor(t.name, TensorType::F32, t.shape);
 
     std::mt19937_64 rng(options.seed);

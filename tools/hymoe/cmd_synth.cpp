@@ -17,6 +17,8 @@ void add_synth_command(CLI::App& app) {
     cmd->add_option("-o,--output", opts->output, "Output .gguf file")->required();
     cmd->add_option("--seed", opts->seed, "Random seed")->capture_default_str();
     cmd->add_option("--layers", opts->n_layers, "Number of layers (default: the shape's)");
+    cmd->add_option("--vocab", opts->vocab,
+                    "A GGUF with a vocabulary (e.g. llama.cpp's ggml-vocab-*.gguf) whose tokenizer the model takes");
     cmd->callback([opts] {
         const SynthResult r = write_synthetic_model(*opts);
         fmt::print(stderr, "wrote {} ({} tensors, {} bytes); its weights are random, so its output is noise\n", r.path,

@@ -10,5 +10,7 @@ void add_inspect_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_run_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 
 }  // namespace hymoe::cli

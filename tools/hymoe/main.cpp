@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
     hymoe::cli::add_info_command(app);
     hymoe::cli::add_synth_command(app);
     hymoe::cli::add_eval_command(app);
+    hymoe::cli::add_run_command(app);
+    hymoe::cli::add_tokenize_command(app);
 
     try {
         app.parse(argc, argv);

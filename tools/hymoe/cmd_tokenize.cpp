@@ -1,0 +1,86 @@
+// `hymoe tokenize`: text to token ids (or ids to text with --detok) with the model's own
+// tokenizer, so tokenization can be compared with llama-tokenize from outside the test suite.
+#include <charconv>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include "commands.hpp"
+#include "format/model_file.hpp"
+#include "hymoe/error.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+namespace hymoe::cli {
+
+namespace {
+
+struct TokenizeArgs {
+    std::string model;
+    std::string prompt;
+    bool no_bos = false;
+    bool no_special = false;
+    bool detok = false;
+};
+
+// "1,2,3", "1 2 3" or "[1, 2, 3]".
+std::vector<int32_t> parse_ids(const std::string& text, int64_t n_vocab) {
+    std::vector<int32_t> ids;
+    const auto is_sep = [](char ch) {
+        return ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '[' || ch == ']';
+    };
+    size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && is_sep(text[i])) ++i;
+        if (i == text.size()) break;
+        size_t j = i;
+        while (j < text.size() && !is_sep(text[j])) ++j;
+        const std::string item = text.substr(i, j - i);
+        int64_t value = 0;
+        const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+        if (ec != std::errc() || end != item.data() + item.size() || value < 0 || value >= n_vocab) {
+            throw Error(fmt::format("-p: '{}' (item {}) is not a token id of this vocabulary (0..{})", item, ids.size(),
+                                    n_vocab - 1));
+        }
+        ids.push_back(static_cast<int32_t>(value));
+        i = j;
+    }
+    return ids;
+}
+
+void run_tokenize(const TokenizeArgs& args) {
+    const ModelFile file = open_model_file(args.model);
+    if (file.format() != FileFormat::Gguf) {
+        throw Error(
+            fmt::format("{}: tokenize reads the tokenizer from GGUF metadata; this is not a GGUF file", args.model));
+    }
+    const Tokenizer tokenizer = Tokenizer::from_gguf(file);
+    if (args.detok) {
+        const std::vector<int32_t> ids = parse_ids(args.prompt, tokenizer.n_vocab());
+        fmt::print("{}\n", tokenizer.decode(ids));
+        return;
+    }
+    // --no-bos drops BOS only; EOS still follows tokenizer.ggml.add_eos_token.
+    std::vector<int32_t> ids = tokenizer.encode(args.prompt, true, !args.no_special);
+    if (args.no_bos && tokenizer.add_bos() && !ids.empty() && ids.front() == tokenizer.bos()) ids.erase(ids.begin());
+    fmt::print("[{}]\n", fmt::join(ids, ", "));
+}
+
+}  // namespace
+
+void add_tokenize_command(CLI::App& app) {
+    auto args = std::make_shared<TokenizeArgs>();
+    auto* cmd = app.add_subcommand("tokenize", "Tokenize text with the model's tokenizer; print the ids as JSON");
+    cmd->add_option("-m,--model", args->model, "GGUF file (a vocabulary-only GGUF is enough)")->required();
+    cmd->add_option("-p,--prompt", args->prompt, "text to tokenize (with --detok: ids, \"1,2,3\" or \"[1,2,3]\")")
+        ->required();
+    cmd->add_flag("--no-bos", args->no_bos, "do not add the BOS token");
+    cmd->add_flag("--no-special", args->no_special, "treat the text of control tokens as plain text");
+    cmd->add_flag("--detok", args->detok, "decode the ids given with -p and print the text");
+    cmd->callback([args] { run_tokenize(*args); });
+}
+
+}  // namespace hymoe::cli
