@@ -38,6 +38,11 @@ void run_generate(const RunArgs& args) {
     if (args.prompt.empty()) throw Error("-p/--prompt: the prompt is empty");
     const auto model = Model::load(args.model, {.n_threads = args.threads, .n_ctx = args.ctx});
     const ModelFile file = open_model_file(args.model);  // a second mapping, for the tokenizer (cheap)
+    if (file.format() != FileFormat::Gguf)
+        throw Error(
+            fmt::format("{}: hymoe run reads the tokenizer from GGUF metadata; HF tokenizer.json is not "
+                        "supported yet (hymoe eval takes token ids)",
+                        args.model));
     const Tokenizer tokenizer = Tokenizer::from_gguf(file);
     if (file.metadata().get_string("general.name").value_or("").find("random weights") != std::string_view::npos)
         fmt::print(stderr, "note: {} has random weights (hymoe synth): the text below is noise\n", args.model);
