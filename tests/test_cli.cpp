@@ -1,7 +1,4 @@
 // The `hymoe` program as a user runs it: exit codes, one-line errors naming the file, JSON.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cli_runner.hpp"
 #include "test_support.hpp"
 
 namespace hymoe {
@@ -20,41 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-    int exit_code = -1;
-    std::string out;
-    std::string err;
-};
-
-RunResult run_cli(const std::string& args) {
-    static int n_runs = 0;  // each run captures into its own files; the test's own files are left alone
-    const fs::path dir = fs::path(::testing::TempDir()) / fmt::format("hymoe_cli_{}_{}", ::getpid(), n_runs++);
-    fs::create_directories(dir);
-    const fs::path out = dir / "stdout.txt";
-    const fs::path err = dir / "stderr.txt";
-    const std::string cmd =
-        fmt::format("'{}' {} > '{}' 2> '{}' < /dev/null", HYMOE_CLI_PATH, args, out.string(), err.string());
-    const int status = std::system(cmd.c_str());
-    RunResult r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = test::read_text(out);
-    r.err = test::read_text(err);
-    fs::remove_all(dir);
-    return r;
-}
-
-size_t count_lines(const std::string& s) {
-    size_t n = 0;
-    for (char c : s) n += c == '\n';
-    return n;
-}
-
-void expect_one_line_error(const RunResult& r, const std::string& must_contain) {
-    EXPECT_EQ(r.exit_code, 1) << r.err;
-    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
-    EXPECT_EQ(r.err.rfind("hymoe: error: ", 0), 0u) << r.err;
-    EXPECT_NE(r.err.find(must_contain), std::string::npos) << r.err;
-}
+using test::count_lines;
+using test::expect_one_line_error;
+using test::run_cli;
+using test::RunResult;
 
 TEST(Cli, MissingFileIsOneLineError) {
     const RunResult r = run_cli("inspect /nonexistent/model.gguf");

@@ -1,7 +1,4 @@
 // `hymoe tokenize` as a user runs it: ids as JSON, --no-bos, --no-special, --detok, errors.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -9,6 +6,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "cli_runner.hpp"
 #include "test_support.hpp"
 
 namespace hymoe {
@@ -16,35 +14,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-    int exit_code = -1;
-    std::string out;
-    std::string err;
-};
-
-RunResult run_cli(const std::string& args) {
-    static int n_runs = 0;  // each run captures into its own files
-    const fs::path dir = fs::path(::testing::TempDir()) / fmt::format("hymoe_cli_tok_{}_{}", ::getpid(), n_runs++);
-    fs::create_directories(dir);
-    const fs::path out = dir / "stdout.txt";
-    const fs::path err = dir / "stderr.txt";
-    const std::string cmd =
-        fmt::format("'{}' {} > '{}' 2> '{}' < /dev/null", HYMOE_CLI_PATH, args, out.string(), err.string());
-    const int status = std::system(cmd.c_str());
-    RunResult r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = test::read_text(out);
-    r.err = test::read_text(err);
-    fs::remove_all(dir);
-    return r;
-}
-
-void expect_one_line_error(const RunResult& r, const std::string& must_contain) {
-    EXPECT_EQ(r.exit_code, 1) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_EQ(r.err.rfind("hymoe: error: ", 0), 0u) << r.err;
-    EXPECT_NE(r.err.find(must_contain), std::string::npos) << r.err;
-}
+using test::count_lines;
+using test::expect_one_line_error;
+using test::run_cli;
+using test::RunResult;
 
 std::string vocab(const fs::path& ref, const std::string& name) {
     return fmt::format("'{}'", (ref / "vocab" / (name + ".gguf")).string());

@@ -1,7 +1,6 @@
 // `hymoe eval`: evaluate a prompt given as token ids and show (or write) the logits of every
 // position, so any reference can be compared from outside the test suite.
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 #include <memory>
 #include <numeric>
@@ -13,6 +12,7 @@
 #include "commands.hpp"
 #include "hymoe/engine.hpp"
 #include "hymoe/error.hpp"
+#include "token_ids.hpp"
 
 namespace hymoe::cli {
 
@@ -27,32 +27,9 @@ struct EvalArgs {
     int64_t ctx = 0;
 };
 
-// "1,2,3", "1 2 3" or "[1, 2, 3]".
-std::vector<int32_t> parse_token_list(const std::string& text) {
-    std::vector<int32_t> ids;
-    size_t i = 0;
-    const auto is_sep = [](char ch) {
-        return ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '[' || ch == ']';
-    };
-    while (i < text.size()) {
-        while (i < text.size() && is_sep(text[i])) ++i;
-        if (i == text.size()) break;
-        size_t j = i;
-        while (j < text.size() && !is_sep(text[j])) ++j;
-        const std::string item = text.substr(i, j - i);
-        int64_t value = 0;
-        const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
-        if (ec != std::errc() || end != item.data() + item.size() || value < 0 || value > INT32_MAX)
-            throw Error(fmt::format("--tokens: '{}' (item {}) is not a token id", item, ids.size()));
-        ids.push_back(static_cast<int32_t>(value));
-        i = j;
-    }
-    if (ids.empty()) throw Error("--tokens: no token ids given");
-    return ids;
-}
-
 void run_eval(const EvalArgs& args) {
-    const std::vector<int32_t> tokens = parse_token_list(args.tokens);
+    const std::vector<int32_t> tokens = parse_token_ids(args.tokens, "--tokens");
+    if (tokens.empty()) throw Error("--tokens: no token ids given");
     LoadOptions options;
     options.n_threads = args.threads;
     options.n_ctx = args.ctx > 0 ? args.ctx : static_cast<int64_t>(tokens.size());

@@ -36,8 +36,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 void run_generate(const RunArgs& args) {
     if (args.prompt.empty()) throw Error("-p/--prompt: the prompt is empty");
-    const auto model = Model::load(args.model, {.n_threads = args.threads, .n_ctx = args.ctx});
-    const ModelFile file = open_model_file(args.model);  // a second mapping, for the tokenizer (cheap)
+    // The tokenizer first: a file without one fails before the weights are loaded.
+    const ModelFile file = open_model_file(args.model);  // a mapping of its own (cheap), for the tokenizer
     if (file.format() != FileFormat::Gguf)
         throw Error(
             fmt::format("{}: hymoe run reads the tokenizer from GGUF metadata; HF tokenizer.json is not "
@@ -46,6 +46,7 @@ void run_generate(const RunArgs& args) {
     const Tokenizer tokenizer = Tokenizer::from_gguf(file);
     if (file.metadata().get_string("general.name").value_or("").find("random weights") != std::string_view::npos)
         fmt::print(stderr, "note: {} has random weights (hymoe synth): the text below is noise\n", args.model);
+    const auto model = Model::load(args.model, {.n_threads = args.threads, .n_ctx = args.ctx});
     const std::vector<int32_t> prompt = tokenizer.encode(args.prompt, true, !args.no_special);
     if (static_cast<int64_t>(prompt.size()) >= model->n_ctx())
         throw Error(fmt::format("the prompt is {} tokens, the context only {} (-c)", prompt.size(), model->n_ctx()));

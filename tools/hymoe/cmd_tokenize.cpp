@@ -1,6 +1,5 @@
 // `hymoe tokenize`: text to token ids (or ids to text with --detok) with the model's own
 // tokenizer, so tokenization can be compared with llama-tokenize from outside the test suite.
-#include <charconv>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -12,6 +11,7 @@
 #include "commands.hpp"
 #include "format/model_file.hpp"
 #include "hymoe/error.hpp"
+#include "token_ids.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace hymoe::cli {
@@ -26,31 +26,6 @@ struct TokenizeArgs {
     bool detok = false;
 };
 
-// "1,2,3", "1 2 3" or "[1, 2, 3]".
-std::vector<int32_t> parse_ids(const std::string& text, int64_t n_vocab) {
-    std::vector<int32_t> ids;
-    const auto is_sep = [](char ch) {
-        return ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '[' || ch == ']';
-    };
-    size_t i = 0;
-    while (i < text.size()) {
-        while (i < text.size() && is_sep(text[i])) ++i;
-        if (i == text.size()) break;
-        size_t j = i;
-        while (j < text.size() && !is_sep(text[j])) ++j;
-        const std::string item = text.substr(i, j - i);
-        int64_t value = 0;
-        const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
-        if (ec != std::errc() || end != item.data() + item.size() || value < 0 || value >= n_vocab) {
-            throw Error(fmt::format("-p: '{}' (item {}) is not a token id of this vocabulary (0..{})", item, ids.size(),
-                                    n_vocab - 1));
-        }
-        ids.push_back(static_cast<int32_t>(value));
-        i = j;
-    }
-    return ids;
-}
-
 void run_tokenize(const TokenizeArgs& args) {
     const ModelFile file = open_model_file(args.model);
     if (file.format() != FileFormat::Gguf) {
@@ -59,7 +34,7 @@ void run_tokenize(const TokenizeArgs& args) {
     }
     const Tokenizer tokenizer = Tokenizer::from_gguf(file);
     if (args.detok) {
-        const std::vector<int32_t> ids = parse_ids(args.prompt, tokenizer.n_vocab());
+        const std::vector<int32_t> ids = parse_token_ids(args.prompt, "-p", tokenizer.n_vocab());
         fmt::print("{}\n", tokenizer.decode(ids));
         return;
     }
