@@ -116,8 +116,9 @@ void attention_head(const AttentionHead& a, float* scores, float* out) {
 namespace {
 
 // Indices of the k largest values, best first; ties go to the lower index (as a stable sort).
-void top_k(const float* values, int64_t n, int64_t k, int32_t* out) {
-    std::vector<int32_t> idx(static_cast<size_t>(n));
+// `idx` is scratch, reused between calls.
+void top_k(const float* values, int64_t n, int64_t k, int32_t* out, std::vector<int32_t>& idx) {
+    idx.resize(static_cast<size_t>(n));
     std::iota(idx.begin(), idx.end(), 0);
     std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
                       [&](int32_t a, int32_t b) { return values[a] > values[b] || (values[a] == values[b] && a < b); });
@@ -127,8 +128,11 @@ void top_k(const float* values, int64_t n, int64_t k, int32_t* out) {
 }  // namespace
 
 void route(const ModelConfig& c, const float* logits, const float* selection_bias, int32_t* experts, float* weights) {
+    // Called once per token and MoE layer: the buffers live on, per thread.
+    thread_local std::vector<float> probs, select, group_scores;
+    thread_local std::vector<int32_t> idx, kept;
     const int64_t n = c.n_experts, k = c.n_experts_used;
-    std::vector<float> probs(logits, logits + n);  // what the weights are taken from
+    probs.assign(logits, logits + n);  // what the weights are taken from
     switch (c.gating) {
         case Gating::Softmax: softmax(probs.data(), n); break;
         case Gating::Sigmoid:
@@ -136,30 +140,38 @@ void route(const ModelConfig& c, const float* logits, const float* selection_bia
             break;
         case Gating::SoftmaxOverTopK: break;
     }
-    std::vector<float> select = probs;  // what the choice is made on
+    select.assign(probs.begin(), probs.end());  // what the choice is made on
     if (selection_bias != nullptr)
         for (int64_t e = 0; e < n; ++e) select[static_cast<size_t>(e)] += selection_bias[e];
 
     if (c.n_groups > 1) {
         // Keep only the experts of the n_groups_used best groups.
         const int64_t per_group = n / c.n_groups;
-        std::vector<float> group_scores(static_cast<size_t>(c.n_groups));
+        group_scores.resize(static_cast<size_t>(c.n_groups));
         for (int64_t g = 0; g < c.n_groups; ++g) {
-            std::vector<float> members(select.begin() + g * per_group, select.begin() + (g + 1) * per_group);
-            std::sort(members.begin(), members.end(), std::greater<>());
+            float best = -std::numeric_limits<float>::infinity(), second = best;
+            for (int64_t e = g * per_group; e < (g + 1) * per_group; ++e) {
+                const float v = select[static_cast<size_t>(e)];
+                if (v > best) {
+                    second = best;
+                    best = v;
+                } else if (v > second) {
+                    second = v;
+                }
+            }
             group_scores[static_cast<size_t>(g)] =
-                c.group_score == GroupScore::Max ? members[0] : members[0] + (per_group > 1 ? members[1] : 0.0f);
+                c.group_score == GroupScore::Max ? best : best + (per_group > 1 ? second : 0.0f);
         }
-        std::vector<int32_t> kept(static_cast<size_t>(c.n_groups_used));
-        top_k(group_scores.data(), c.n_groups, c.n_groups_used, kept.data());
-        std::vector<float> masked(static_cast<size_t>(n), -std::numeric_limits<float>::infinity());
-        for (int32_t g : kept)
+        kept.resize(static_cast<size_t>(c.n_groups_used));
+        top_k(group_scores.data(), c.n_groups, c.n_groups_used, kept.data(), idx);
+        for (int64_t g = 0; g < c.n_groups; ++g) {
+            if (std::find(kept.begin(), kept.end(), static_cast<int32_t>(g)) != kept.end()) continue;
             for (int64_t e = g * per_group; e < (g + 1) * per_group; ++e)
-                masked[static_cast<size_t>(e)] = select[static_cast<size_t>(e)];
-        select = std::move(masked);
+                select[static_cast<size_t>(e)] = -std::numeric_limits<float>::infinity();
+        }
     }
 
-    top_k(select.data(), n, k, experts);
+    top_k(select.data(), n, k, experts, idx);
     for (int64_t i = 0; i < k; ++i) weights[i] = probs[static_cast<size_t>(experts[i])];
     if (c.gating == Gating::SoftmaxOverTopK) softmax(weights, k);
     if (c.norm_topk) {

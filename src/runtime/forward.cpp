@@ -201,44 +201,52 @@ public:
         for (int64_t t = 0; t < n_; ++t)
             cpu::route(c_, logits + t * ne, l.selection_bias, s_.experts.data() + t * k, weights + t * k);
 
-        // Group the (token, slot) pairs by expert.
-        std::vector<std::vector<int64_t>> routed(static_cast<size_t>(ne));
-        for (int64_t i = 0; i < n_ * k; ++i)
-            routed[static_cast<size_t>(s_.experts[static_cast<size_t>(i)])].push_back(i);
+        // Group the (token, slot) pairs by expert (a counting sort): expert e's pairs are
+        // slots[start[e] .. start[e + 1]).
+        std::vector<int64_t>& start = s_.expert_start;
+        std::vector<int64_t>& slots = s_.slots_by_expert;
+        start.assign(static_cast<size_t>(ne + 1), 0);
+        for (int64_t i = 0; i < n_ * k; ++i) ++start[static_cast<size_t>(s_.experts[static_cast<size_t>(i)]) + 1];
+        for (int64_t e = 0; e < ne; ++e) start[static_cast<size_t>(e + 1)] += start[static_cast<size_t>(e)];
+        slots.resize(static_cast<size_t>(n_ * k));
+        for (int64_t i = 0; i < n_ * k; ++i) {
+            const auto e = static_cast<size_t>(s_.experts[static_cast<size_t>(i)]);
+            slots[static_cast<size_t>(start[e]++)] = i;  // start[e] ends at the next expert's start
+        }
+        for (int64_t e = ne; e > 0; --e) start[static_cast<size_t>(e)] = start[static_cast<size_t>(e - 1)];
+        start[0] = 0;
 
         std::fill(out, out + n_ * d, 0.0f);
-        std::vector<float> xs, ys;
         for (int64_t e = 0; e < ne; ++e) {
-            const auto& slots = routed[static_cast<size_t>(e)];
-            if (slots.empty()) continue;
-            const auto m = static_cast<int64_t>(slots.size());
-            xs.resize(static_cast<size_t>(m * d));  // [m][d_model]
-            ys.resize(static_cast<size_t>(m * d));
+            const int64_t first = start[static_cast<size_t>(e)], m = start[static_cast<size_t>(e + 1)] - first;
+            if (m == 0) continue;
+            float* xs = grow(s_.expert_in, m * d);   // [m][d_model]
+            float* ys = grow(s_.expert_out, m * d);  // [m][d_model]
             for (int64_t r = 0; r < m; ++r)
-                std::memcpy(xs.data() + r * d, h + (slots[static_cast<size_t>(r)] / k) * d,
+                std::memcpy(xs + r * d, h + (slots[static_cast<size_t>(first + r)] / k) * d,
                             sizeof(float) * static_cast<size_t>(d));
             const ExpertSet& x = l.experts;
             const auto es = static_cast<size_t>(e);
             ffn(x.gate[es], x.up[es], x.down[es], x.gate_bias ? x.gate_bias + e * f : nullptr,
-                x.up_bias ? x.up_bias + e * f : nullptr, x.down_bias ? x.down_bias + e * d : nullptr, xs.data(), m,
-                ys.data());
+                x.up_bias ? x.up_bias + e * f : nullptr, x.down_bias ? x.down_bias + e * d : nullptr, xs, m, ys);
             for (int64_t r = 0; r < m; ++r) {
-                const int64_t slot = slots[static_cast<size_t>(r)], t = slot / k;
+                const int64_t slot = slots[static_cast<size_t>(first + r)], t = slot / k;
                 const float w = weights[slot];
-                for (int64_t j = 0; j < d; ++j) out[t * d + j] += w * ys[static_cast<size_t>(r * d + j)];
+                for (int64_t j = 0; j < d; ++j) out[t * d + j] += w * ys[r * d + j];
             }
         }
         if (c_.d_ff_shared > 0) {
-            ys.resize(static_cast<size_t>(n_ * d));
-            ffn(l.shared_gate.w, l.shared_up.w, l.shared_down.w, nullptr, nullptr, nullptr, h, n_, ys.data());
-            std::vector<float> gate(static_cast<size_t>(n_), 1.0f);
+            float* ys = grow(s_.expert_out, n_ * d);  // [n][d_model]
+            ffn(l.shared_gate.w, l.shared_up.w, l.shared_down.w, nullptr, nullptr, nullptr, h, n_, ys);
+            float* gate = grow(s_.shared_gate, n_);  // [n]
             if (l.shared_expert_gate.present()) {
-                linear(l.shared_expert_gate, h, n_, gate.data());
-                for (float& g : gate) g = cpu::sigmoid(g);
+                linear(l.shared_expert_gate, h, n_, gate);
+                for (int64_t t = 0; t < n_; ++t) gate[t] = cpu::sigmoid(gate[t]);
+            } else {
+                std::fill(gate, gate + n_, 1.0f);
             }
             for (int64_t t = 0; t < n_; ++t)
-                for (int64_t j = 0; j < d; ++j)
-                    out[t * d + j] += gate[static_cast<size_t>(t)] * ys[static_cast<size_t>(t * d + j)];
+                for (int64_t j = 0; j < d; ++j) out[t * d + j] += gate[t] * ys[t * d + j];
         }
     }
 

@@ -42,8 +42,10 @@ struct KvCache {
 
 // Buffers reused across calls (grown, never shrunk).
 struct ForwardScratch {
-    std::vector<float> x, h, attn, ffn, q, k, v, tmp_a, tmp_b, tmp_c, router, weights;
+    std::vector<float> x, h, attn, ffn, q, k, v, tmp_a, tmp_b, tmp_c, router, weights, expert_in, expert_out,
+        shared_gate;
     std::vector<int32_t> experts;
+    std::vector<int64_t> slots_by_expert, expert_start;  // (token, slot) pairs grouped by expert
 };
 
 // Runs `tokens` at positions n_past, n_past+1, ... appending their keys and values to the
