@@ -72,6 +72,91 @@ std::vector<const char*> regexes_for(PreType type) {
     return {};
 }
 
+struct ByteTables {
+    std::array<std::string, 256> encode;
+    std::array<int, 0x144> decode{};  // code point -> byte; the table's code points are < 0x144
+};
+
+const ByteTables& byte_tables() {
+    static const ByteTables tables = [] {
+        ByteTables t;
+        t.decode.fill(-1);
+        uint32_t next = 256;
+        for (uint32_t b = 0; b < 256; ++b) {
+            const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            const uint32_t cpt = printable ? b : next++;
+            append_utf8(t.encode[b], cpt);
+            t.decode[cpt] = static_cast<int>(b);
+        }
+        return t;
+    }();
+    return tables;
+}
+
+// The 25 code points of Unicode's White_Space property, Oniguruma's \s, as a class body.
+constexpr std::string_view kWhiteSpaceBody =
+    R"re(\t-\r\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})re";
+// Oniguruma's \w: letters, marks, numbers and connector punctuation.
+constexpr std::string_view kWordBody = R"re(\p{L}\p{M}\p{N}\p{Pc})re";
+
+bool is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// An Oniguruma (Ruby syntax) pattern in PCRE2's spelling, for the escapes whose meaning differs.
+std::string translate_oniguruma(std::string_view p) {
+    std::string out;
+    out.reserve(p.size() + 16);
+    bool in_class = false;
+    for (size_t i = 0; i < p.size(); ++i) {
+        const char c = p[i];
+        if (c == '\\' && i + 1 < p.size()) {
+            const char e = p[++i];
+            switch (e) {
+                case 's': out += in_class ? std::string(kWhiteSpaceBody) : fmt::format("[{}]", kWhiteSpaceBody); break;
+                case 'w': out += in_class ? std::string(kWordBody) : fmt::format("[{}]", kWordBody); break;
+                // Inside a class a complement cannot be spelled as a union: PCRE2's own is kept.
+                case 'S': out += in_class ? std::string("\\S") : fmt::format("[^{}]", kWhiteSpaceBody); break;
+                case 'W': out += in_class ? std::string("\\W") : fmt::format("[^{}]", kWordBody); break;
+                case 'h':
+                case 'H':
+                    throw Error(
+                        fmt::format("regex '{}': \\{} (a hex digit class in Oniguruma) is not supported", p, e));
+                case 'u':
+                    if (i + 4 < p.size() && is_hex(p[i + 1]) && is_hex(p[i + 2]) && is_hex(p[i + 3]) &&
+                        is_hex(p[i + 4])) {
+                        out += fmt::format("\\x{{{}}}", p.substr(i + 1, 4));
+                        i += 4;
+                        break;
+                    }
+                    [[fallthrough]];
+                default: out += c; out += e;
+            }
+            continue;
+        }
+        if (!in_class && c == '[') {
+            in_class = true;
+            out += c;
+            if (i + 1 < p.size() && p[i + 1] == '^') out += p[++i];
+            if (i + 1 < p.size() && p[i + 1] == ']') out += p[++i];  // a leading ] is literal
+            continue;
+        }
+        if (in_class && c == '[' && i + 1 < p.size() && p[i + 1] == ':') {  // [:alpha:]
+            const size_t end = p.find(":]", i + 2);
+            if (end != std::string_view::npos) {
+                out.append(p.substr(i, end + 2 - i));
+                i = end + 1;
+                continue;
+            }
+        }
+        if (in_class && c == ']') in_class = false;
+        out += c;
+    }
+    return out;
+}
+
+}  // namespace
+
 void append_utf8(std::string& out, uint32_t cpt) {
     if (cpt < 0x80) {
         out += static_cast<char>(cpt);
@@ -131,33 +216,114 @@ std::string clean_utf8(std::string_view text) {
     return out;
 }
 
-struct ByteTables {
-    std::array<std::string, 256> encode;
-    std::array<int, 0x144> decode{};  // code point -> byte; the table's code points are < 0x144
+struct RegexScratch::State {
+    std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md{nullptr, &pcre2_match_data_free};
+    std::unique_ptr<pcre2_match_context, decltype(&pcre2_match_context_free)> ctx{nullptr, &pcre2_match_context_free};
+    std::unique_ptr<pcre2_jit_stack, decltype(&pcre2_jit_stack_free)> jit{nullptr, &pcre2_jit_stack_free};
 };
 
-const ByteTables& byte_tables() {
-    static const ByteTables tables = [] {
-        ByteTables t;
-        t.decode.fill(-1);
-        uint32_t next = 256;
-        for (uint32_t b = 0; b < 256; ++b) {
-            const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            const uint32_t cpt = printable ? b : next++;
-            append_utf8(t.encode[b], cpt);
-            t.decode[cpt] = static_cast<int>(b);
-        }
-        return t;
-    }();
-    return tables;
+RegexScratch::RegexScratch() = default;
+
+RegexScratch::State& RegexScratch::state() {
+    // Made on first use, so that a caller with no pattern to match pays nothing. One ovector
+    // pair is enough: only the whole match is used. The JIT's default 32 KiB stack could run
+    // out on long inputs, and a failed match must not pass for "no match".
+    if (!state_) {
+        auto s = std::make_unique<State>();
+        s->md.reset(pcre2_match_data_create(1, nullptr));
+        s->ctx.reset(pcre2_match_context_create(nullptr));
+        s->jit.reset(pcre2_jit_stack_create(32 * 1024, 64 * 1024 * 1024, nullptr));
+        if (!s->md || !s->ctx) throw std::bad_alloc();
+        if (s->jit) pcre2_jit_stack_assign(s->ctx.get(), nullptr, s->jit.get());
+        state_ = std::move(s);
+    }
+    return *state_;
 }
 
-}  // namespace
+RegexScratch::~RegexScratch() = default;
 
-struct PreTokenizer::Compiled {
+struct Regex::Code {
     pcre2_code* code = nullptr;
-    ~Compiled() { pcre2_code_free(code); }
+    ~Code() { pcre2_code_free(code); }
 };
+
+Regex::Regex(std::string_view pattern, Dialect dialect) : code_(std::make_unique<Code>()), dialect_(dialect) {
+    std::string source;
+    uint32_t options = PCRE2_UTF | PCRE2_UCP;
+    std::unique_ptr<pcre2_compile_context, decltype(&pcre2_compile_context_free)> cc(
+        pcre2_compile_context_create(nullptr), &pcre2_compile_context_free);
+    if (!cc) throw std::bad_alloc();
+    switch (dialect) {
+        case Dialect::LlamaCpp:
+            // DOLLAR_ENDONLY: "\s+$" must mean the end of the piece, as in std::regex, not "before
+            // a final newline".
+            source = pattern;
+            options |= PCRE2_DOLLAR_ENDONLY;
+            break;
+        case Dialect::Oniguruma:
+            source = translate_oniguruma(pattern);
+            options |= PCRE2_MULTILINE;  // Ruby syntax: ^ and $ match at every line
+            pcre2_set_newline(cc.get(), PCRE2_NEWLINE_LF);
+            break;
+    }
+    int err = 0;
+    PCRE2_SIZE err_offset = 0;
+    code_->code =
+        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(), options, &err, &err_offset, cc.get());
+    if (code_->code == nullptr) {
+        std::array<PCRE2_UCHAR, 256> msg{};
+        pcre2_get_error_message(err, msg.data(), msg.size());
+        throw Error(fmt::format("regex '{}' does not compile at offset {}: {}", pattern, err_offset,
+                                reinterpret_cast<const char*>(msg.data())));
+    }
+    pcre2_jit_compile(code_->code, PCRE2_JIT_COMPLETE);  // without JIT support the interpreter runs
+}
+
+Regex::~Regex() = default;
+
+void Regex::find_all(std::string_view text, RegexScratch& scratch, std::vector<Span>& out) const {
+    out.clear();
+    const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+    const size_t len = text.size();
+    RegexScratch::State& state = scratch.state();
+    pcre2_match_data* md = state.md.get();
+    size_t pos = 0;
+    size_t last_end = std::string_view::npos;  // end of the previous match
+    while (pos < len || (pos == len && dialect_ == Dialect::Oniguruma)) {
+        const int rc = pcre2_match(code_->code, subject, len, pos, PCRE2_NO_UTF_CHECK, md, state.ctx.get());
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc < 0) {
+            std::array<PCRE2_UCHAR, 256> msg{};
+            pcre2_get_error_message(rc, msg.data(), msg.size());
+            throw Error(fmt::format("tokenizer: regex matching failed on a {}-byte piece: {}", len,
+                                    reinterpret_cast<const char*>(msg.data())));
+        }
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+        const size_t m0 = ov[0];
+        const size_t m1 = ov[1];
+        if (m1 == m0 && (dialect_ == Dialect::LlamaCpp || m0 == last_end)) {
+            // An empty match: step one character, as regex iterators do.
+            if (m0 >= len) break;
+            pos = m0 + utf8_len(text[m0]);
+            continue;
+        }
+        out.emplace_back(m0, m1);
+        pos = last_end = m1;
+    }
+}
+
+std::string_view pre_type_name(PreType type) {
+    switch (type) {
+        case PreType::Default: return "default";
+        case PreType::Gpt2: return "gpt-2";
+        case PreType::Llama3: return "llama-bpe";
+        case PreType::Qwen2: return "qwen2";
+        case PreType::DeepseekLlm: return "deepseek-llm";
+        case PreType::Deepseek3: return "deepseek-v3";
+        case PreType::Gpt4o: return "gpt-4o";
+    }
+    return "default";
+}
 
 bool pre_type_from_name(std::string_view name, PreType& type) {
     static constexpr std::pair<std::string_view, PreType> kNames[] = {
@@ -191,22 +357,13 @@ bool pre_type_from_name(std::string_view name, PreType& type) {
 
 PreTokenizer::PreTokenizer(PreType type) {
     for (const char* pattern : regexes_for(type)) {
-        int err = 0;
-        PCRE2_SIZE err_offset = 0;
-        // DOLLAR_ENDONLY: "\s+$" must mean the end of the piece, as in std::regex, not "before a
-        // final newline".
-        pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
-                                         PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &err, &err_offset, nullptr);
-        if (code == nullptr) {
-            std::array<PCRE2_UCHAR, 256> msg{};
-            pcre2_get_error_message(err, msg.data(), msg.size());
-            throw Error(fmt::format("tokenizer: pre-tokenizer regex '{}' does not compile at offset {}: {}", pattern,
-                                    err_offset, reinterpret_cast<const char*>(msg.data())));
-        }
-        pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // without JIT support the interpreter runs
-        auto compiled = std::make_unique<Compiled>();
-        compiled->code = code;
-        regexes_.push_back(std::move(compiled));
+        regexes_.push_back(std::make_unique<Regex>(pattern, Regex::Dialect::LlamaCpp));
+    }
+}
+
+PreTokenizer::PreTokenizer(const std::vector<std::string>& patterns) {
+    for (const std::string& pattern : patterns) {
+        regexes_.push_back(std::make_unique<Regex>(pattern, Regex::Dialect::LlamaCpp));
     }
 }
 
@@ -219,44 +376,18 @@ std::vector<std::string> PreTokenizer::split(std::string_view raw) const {
     // own, so lookaheads cannot see past its end.
     std::vector<std::pair<size_t, size_t>> pieces{{0, text.size()}};
     if (text.empty()) pieces.clear();
-    // One ovector pair is enough: only the whole match is used. The JIT stack is per call so
-    // that one PreTokenizer can split on several threads; its default 32 KiB could run out on
-    // long inputs, and a failed match must not pass for "no match".
-    std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md_owner(pcre2_match_data_create(1, nullptr),
-                                                                                 &pcre2_match_data_free);
-    std::unique_ptr<pcre2_match_context, decltype(&pcre2_match_context_free)> ctx_owner(
-        pcre2_match_context_create(nullptr), &pcre2_match_context_free);
-    std::unique_ptr<pcre2_jit_stack, decltype(&pcre2_jit_stack_free)> jit_owner(
-        pcre2_jit_stack_create(32 * 1024, 64 * 1024 * 1024, nullptr), &pcre2_jit_stack_free);
-    if (!md_owner || !ctx_owner) throw std::bad_alloc();
-    if (jit_owner) pcre2_jit_stack_assign(ctx_owner.get(), nullptr, jit_owner.get());
-    pcre2_match_data* md = md_owner.get();
+    RegexScratch scratch;
+    std::vector<Regex::Span> matches;
     for (const auto& re : regexes_) {
         std::vector<std::pair<size_t, size_t>> next;
         next.reserve(pieces.size());
         for (const auto& [start, len] : pieces) {
-            const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data() + start);
-            size_t pos = 0;
+            re->find_all(std::string_view(text).substr(start, len), scratch, matches);
             size_t emitted = 0;
-            while (pos < len) {
-                const int rc = pcre2_match(re->code, subject, len, pos, PCRE2_NO_UTF_CHECK, md, ctx_owner.get());
-                if (rc == PCRE2_ERROR_NOMATCH) break;
-                if (rc < 0) {
-                    std::array<PCRE2_UCHAR, 256> msg{};
-                    pcre2_get_error_message(rc, msg.data(), msg.size());
-                    throw Error(fmt::format("tokenizer: pre-tokenizer regex failed on a {}-byte piece: {}", len,
-                                            reinterpret_cast<const char*>(msg.data())));
-                }
-                const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-                const size_t m0 = ov[0];
-                const size_t m1 = ov[1];
-                if (m1 == m0) {  // empty match: step one character, as regex iterators do
-                    pos = m0 + utf8_len(text[start + m0]);
-                    continue;
-                }
+            for (const auto& [m0, m1] : matches) {
                 if (m0 > emitted) next.emplace_back(start + emitted, m0 - emitted);
                 next.emplace_back(start + m0, m1 - m0);
-                emitted = pos = m1;
+                emitted = m1;
             }
             if (emitted < len) next.emplace_back(start + emitted, len - emitted);
         }
@@ -274,6 +405,11 @@ std::string byte_encode(std::string_view bytes) {
     out.reserve(bytes.size() * 2);
     for (const char c : bytes) out += t.encode[static_cast<unsigned char>(c)];
     return out;
+}
+
+int byte_of_code_point(uint32_t cpt) {
+    const auto& t = byte_tables();
+    return cpt < t.decode.size() ? t.decode[cpt] : -1;
 }
 
 std::string byte_decode(std::string_view text) {

@@ -7,5 +7,7 @@ target_sources(hymoe PRIVATE
     tokenizer/tokenizer.cpp
     tokenizer/bpe.cpp
     tokenizer/spm.cpp
-    tokenizer/pretokenize.cpp)
+    tokenizer/pretokenize.cpp
+    tokenizer/hf_pipeline.cpp
+    tokenizer/hf_tokenizer.cpp)
 target_link_libraries(hymoe PRIVATE PkgConfig::PCRE2 PkgConfig::UTF8PROC)

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "hymoe/error.hpp"
+#include "tokenizer/hf_pipeline.hpp"
 #include "tokenizer/pretokenize.hpp"
 #include "tokenizer/vocab.hpp"
 
@@ -203,47 +204,7 @@ Tokenizer Tokenizer::from_metadata(const Metadata& meta, const std::string& sour
         throw Error(fmt::format("{}: tokenizer.ggml.add_eos_token is true but there is no EOS token", source));
     }
 
-    // Recognise end-of-turn and end-of-generation tokens by their text, as llama.cpp does, and
-    // make them control tokens (so they are not matched as text unless parse_special).
-    std::vector<int32_t> eog;
-    for (size_t i = 0; i < n; ++i) {
-        tok::TokenData& td = vocab->tokens[i];
-        const auto id = static_cast<int32_t>(i);
-        if (t.eot_ < 0 && one_of(td.text, kEotTexts)) {
-            t.eot_ = id;
-            td.attr |= tok::kAttrControl;
-        }
-        if (t.eom_ < 0 && td.text == "<|eom_id|>") {
-            t.eom_ = id;
-            td.attr |= tok::kAttrControl;
-        }
-        if (one_of(td.text, kEogTexts)) {
-            eog.push_back(id);
-            td.attr |= tok::kAttrControl;
-        }
-        // gpt-oss (harmony) structure tokens are always rendered: llama.cpp marks them user-defined.
-        if (td.text == "<|channel|>" || td.text == "<|message|>" || td.text == "<|start|>" ||
-            td.text == "<|constrain|>") {
-            td.attr = tok::kAttrUserDefined;
-        }
-    }
-    for (const int32_t id : {t.eos_, t.eot_, t.eom_}) {
-        if (id >= 0) eog.push_back(id);
-    }
-    std::sort(eog.begin(), eog.end());
-    eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
-    // Harmony: with <|return|> and <|call|> present, <|end|> ends a message, not generation.
-    const auto has_eog = [&](std::string_view text) {
-        return std::any_of(eog.begin(), eog.end(), [&](int32_t id) { return vocab->tokens[id].text == text; });
-    };
-    if (has_eog("<|end|>") &&
-        ((has_eog("<|return|>") && has_eog("<|call|>")) || (has_eog("<|calls|>") && has_eog("<|flush|>")))) {
-        const auto it =
-            std::find_if(eog.begin(), eog.end(), [&](int32_t id) { return vocab->tokens[id].text == "<|end|>"; });
-        vocab->tokens[*it].attr = tok::kAttrUserDefined;
-        eog.erase(it);
-    }
-    t.eog_ = std::move(eog);
+    t.find_end_of_generation(*vocab, true, {});
 
     for (size_t i = 0; i < n; ++i) {
         const tok::TokenData& td = vocab->tokens[i];
@@ -255,6 +216,51 @@ Tokenizer Tokenizer::from_metadata(const Metadata& meta, const std::string& sour
                      [&](int32_t a, int32_t b) { return vocab->tokens[a].text.size() > vocab->tokens[b].text.size(); });
     t.vocab_ = std::move(vocab);
     return t;
+}
+
+void Tokenizer::find_end_of_generation(Vocab& vocab, bool mark_control, std::span<const int32_t> extra) {
+    // Recognise end-of-turn and end-of-generation tokens by their text, as llama.cpp does, and
+    // (GGUF) make them control tokens, so they are not matched as text unless parse_special.
+    const uint32_t control = mark_control ? tok::kAttrControl : 0u;
+    std::vector<int32_t> eog(extra.begin(), extra.end());
+    for (size_t i = 0; i < vocab.tokens.size(); ++i) {
+        tok::TokenData& td = vocab.tokens[i];
+        const auto id = static_cast<int32_t>(i);
+        if (eot_ < 0 && one_of(td.text, kEotTexts)) {
+            eot_ = id;
+            td.attr |= control;
+        }
+        if (eom_ < 0 && td.text == "<|eom_id|>") {
+            eom_ = id;
+            td.attr |= control;
+        }
+        if (one_of(td.text, kEogTexts)) {
+            eog.push_back(id);
+            td.attr |= control;
+        }
+        // gpt-oss (harmony) structure tokens are always rendered: llama.cpp marks them user-defined.
+        if (mark_control && (td.text == "<|channel|>" || td.text == "<|message|>" || td.text == "<|start|>" ||
+                             td.text == "<|constrain|>")) {
+            td.attr = tok::kAttrUserDefined;
+        }
+    }
+    for (const int32_t id : {eos_, eot_, eom_}) {
+        if (id >= 0) eog.push_back(id);
+    }
+    std::sort(eog.begin(), eog.end());
+    eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
+    // Harmony: with <|return|> and <|call|> present, <|end|> ends a message, not generation.
+    const auto has_eog = [&](std::string_view text) {
+        return std::any_of(eog.begin(), eog.end(), [&](int32_t id) { return vocab.tokens[id].text == text; });
+    };
+    if (has_eog("<|end|>") &&
+        ((has_eog("<|return|>") && has_eog("<|call|>")) || (has_eog("<|calls|>") && has_eog("<|flush|>")))) {
+        const auto it =
+            std::find_if(eog.begin(), eog.end(), [&](int32_t id) { return vocab.tokens[id].text == "<|end|>"; });
+        if (mark_control) vocab.tokens[*it].attr = tok::kAttrUserDefined;
+        eog.erase(it);
+    }
+    eog_ = std::move(eog);
 }
 
 int64_t Tokenizer::n_vocab() const {
@@ -270,6 +276,11 @@ bool Tokenizer::is_control(int32_t id) const {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+    if (hf_) {
+        std::vector<int32_t> out;
+        hf_->encode(text, add_special, parse_special, out);
+        return out;
+    }
     // The text split around special tokens, longest token first (llama.cpp's
     // tokenizer_st_partition, without the lstrip/rstrip attributes no GGUF stores).
     struct Fragment {
@@ -339,6 +350,13 @@ std::string Tokenizer::token_to_piece(int32_t id) const {
         throw Error(fmt::format("token id {} is outside the vocabulary of {}", id, n_vocab()));
     }
     const tok::TokenData& td = vocab_->tokens[id];
+    if (hf_) {
+        // The decoder on this one token, without the steps that depend on its position.
+        if (td.attr & tok::kAttrControl) return td.text;
+        if (td.attr & tok::kAttrUnused) return {};  // an id no token has
+        const std::string_view text = td.text;
+        return hf_->decode(std::span<const std::string_view>(&text, 1), true);
+    }
     if (td.attr & (tok::kAttrControl | tok::kAttrUnknown | tok::kAttrUserDefined)) return td.text;
     if (td.attr & tok::kAttrNormal) {
         if (kind_ == Kind::Bpe) return tok::byte_decode(td.text);
@@ -367,6 +385,19 @@ std::string Tokenizer::visible_piece(int32_t id) const {
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids) const {
+    if (hf_) {
+        std::vector<std::string_view> tokens;
+        tokens.reserve(ids.size());
+        for (const int32_t id : ids) {
+            if (id < 0 || id >= n_vocab()) {
+                throw Error(fmt::format("token id {} is outside the vocabulary of {}", id, n_vocab()));
+            }
+            const tok::TokenData& td = vocab_->tokens[id];
+            if (td.attr & (tok::kAttrControl | tok::kAttrUnused)) continue;  // skip_special_tokens
+            tokens.push_back(td.text);
+        }
+        return hf_->decode(tokens, false);
+    }
     std::string out;
     bool strip_space = add_space_prefix_;
     for (size_t i = 0; i < ids.size(); ++i) {
