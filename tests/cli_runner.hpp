@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -22,15 +23,21 @@ struct RunResult {
     std::string err;
 };
 
-inline RunResult run_cli(const std::string& args) {
+// `input` is what the program reads on stdin (empty: /dev/null).
+inline RunResult run_cli(const std::string& args, const std::string& input = {}) {
     static int n_runs = 0;  // each run captures into its own files; the test's own files are left alone
     const std::filesystem::path dir =
         std::filesystem::path(::testing::TempDir()) / fmt::format("hymoe_cli_{}_{}", ::getpid(), n_runs++);
     std::filesystem::create_directories(dir);
     const auto out = dir / "stdout.txt";
     const auto err = dir / "stderr.txt";
+    std::string in = "/dev/null";
+    if (!input.empty()) {
+        in = (dir / "stdin.txt").string();
+        std::ofstream(in, std::ios::binary) << input;
+    }
     const std::string cmd =
-        fmt::format("'{}' {} > '{}' 2> '{}' < /dev/null", HYMOE_CLI_PATH, args, out.string(), err.string());
+        fmt::format("'{}' {} > '{}' 2> '{}' < '{}'", HYMOE_CLI_PATH, args, out.string(), err.string(), in);
     const int status = std::system(cmd.c_str());
     RunResult r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "cli_runner.hpp"
 #include "test_support.hpp"
@@ -35,6 +36,25 @@ TEST(CliTokenize, SpmAddsBosUnlessNoBos) {
     const std::string m = vocab(ref, "ggml-vocab-llama-spm");
     EXPECT_EQ(run_cli("tokenize -m " + m + " -p 'Hello world'").out, "[1, 15043, 3186]\n");
     EXPECT_EQ(run_cli("tokenize -m " + m + " -p 'Hello world' --no-bos").out, "[15043, 3186]\n");
+}
+
+// An HF directory (tokenizer.json): the ids HF `tokenizers` gives, recorded in
+// tests/fixtures/hf-tokenizers/expected.json, for every case without a quote in it.
+TEST(CliTokenize, HfDirectoryMatchesTokenizers) {
+    const fs::path dir = test::fixtures_dir() / "hf-tokenizers";
+    const auto expected = nlohmann::json::parse(test::read_text(dir / "expected.json"));
+    for (const char* name : {"qwen2", "mixtral"}) {
+        int checked = 0;
+        for (const auto& c : expected.at(name).at("cases")) {
+            const std::string text = c.at("text");
+            if (text.empty() || text.find_first_of("'\n") != std::string::npos || text[0] == '-') continue;
+            const RunResult r = run_cli(fmt::format("tokenize -m '{}' -p '{}'", (dir / name).string(), text));
+            ASSERT_EQ(r.exit_code, 0) << name << " " << text << ": " << r.err;
+            EXPECT_EQ(nlohmann::json::parse(r.out), c.at("ids")) << name << ": " << text;
+            if (++checked == 12) break;
+        }
+        EXPECT_EQ(checked, 12) << name;
+    }
 }
 
 TEST(CliTokenize, NoSpecialKeepsControlTextAsText) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hymoe/engine.hpp"
+#include "hymoe/error.hpp"
 #include "logit_compare.hpp"
 #include "test_support.hpp"
 
@@ -104,6 +105,20 @@ TEST_P(HfReference, ChunkedPrefillAndInterleavedSessions) {
     a.prefill(std::span<const int32_t>(tokens.data(), 3), true);
     const auto d = test::compare_rows(a.logits(), std::span<const float>(expected).subspan(2 * n_vocab, n_vocab));
     EXPECT_LT(d.rel_l2, tol) << "after reset";
+
+    // A conversation that diverges after a shared prefix: keep 2 tokens, evaluate a different
+    // third (as if the chat history changed there), then truncate back and evaluate the true one.
+    a.truncate(2);
+    EXPECT_EQ(a.n_past(), 2);
+    EXPECT_TRUE(a.logits().empty());
+    const int32_t other = tokens[2] == 0 ? 1 : 0;
+    a.decode(other);
+    a.truncate(2);
+    a.prefill(std::span<const int32_t>(tokens.data() + 2, 2));
+    const auto t = test::compare_rows(a.logits(), std::span<const float>(expected).subspan(3 * n_vocab, n_vocab));
+    EXPECT_LT(t.rel_l2, tol) << "after truncate";
+    EXPECT_THROW(a.truncate(5), Error);
+    EXPECT_THROW(a.truncate(-1), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transformers, HfReference, ::testing::ValuesIn(hf_models()), test::ParamName());

@@ -61,6 +61,9 @@ public:
     std::span<const float> all_logits() const;  // [n_tokens][n_vocab] of the last prefill(all_logits)
     int64_t n_past() const;                     // tokens in the cache
     void reset();                               // empties the cache
+    // Keeps the first n_keep tokens and forgets the rest (0 <= n_keep <= n_past()), so a
+    // conversation re-evaluates only what changed. logits() is empty until the next prefill.
+    void truncate(int64_t n_keep);
 
     const Model& model() const;
 

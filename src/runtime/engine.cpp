@@ -91,6 +91,15 @@ void Session::reset() {
     state_->n_out = 0;
 }
 
+void Session::truncate(int64_t n_keep) {
+    if (n_keep < 0 || n_keep > state_->n_past)
+        throw Error(fmt::format("Session::truncate({}): the cache holds {} tokens", n_keep, state_->n_past));
+    if (n_keep == state_->n_past) return;
+    // Positions past n_keep are overwritten by the next prefill; nothing else refers to them.
+    state_->n_past = n_keep;
+    state_->n_out = 0;
+}
+
 const Model& Session::model() const {
     return *model_;
 }

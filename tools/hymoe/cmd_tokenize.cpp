@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "format/model_file.hpp"
+#include "generate.hpp"
 #include "hymoe/error.hpp"
 #include "token_ids.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -27,12 +28,7 @@ struct TokenizeArgs {
 };
 
 void run_tokenize(const TokenizeArgs& args) {
-    const ModelFile file = open_model_file(args.model);
-    if (file.format() != FileFormat::Gguf) {
-        throw Error(
-            fmt::format("{}: tokenize reads the tokenizer from GGUF metadata; this is not a GGUF file", args.model));
-    }
-    const Tokenizer tokenizer = Tokenizer::from_gguf(file);
+    const Tokenizer tokenizer = load_tokenizer(args.model);
     if (args.detok) {
         const std::vector<int32_t> ids = parse_token_ids(args.prompt, "-p", tokenizer.n_vocab());
         fmt::print("{}\n", tokenizer.decode(ids));
@@ -49,7 +45,9 @@ void run_tokenize(const TokenizeArgs& args) {
 void add_tokenize_command(CLI::App& app) {
     auto args = std::make_shared<TokenizeArgs>();
     auto* cmd = app.add_subcommand("tokenize", "Tokenize text with the model's tokenizer; print the ids as JSON");
-    cmd->add_option("-m,--model", args->model, "GGUF file (a vocabulary-only GGUF is enough)")->required();
+    cmd->add_option("-m,--model", args->model,
+                    "GGUF file (a vocabulary-only GGUF is enough), or HF directory with tokenizer.json")
+        ->required();
     cmd->add_option("-p,--prompt", args->prompt, "text to tokenize (with --detok: ids, \"1,2,3\" or \"[1,2,3]\")")
         ->required();
     cmd->add_flag("--no-bos", args->no_bos, "do not add the BOS token");

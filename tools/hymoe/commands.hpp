@@ -12,5 +12,6 @@ void add_synth_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
 
 }  // namespace hymoe::cli

@@ -3,6 +3,8 @@
 #include <exception>
 
 #include <fmt/core.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
@@ -10,6 +12,9 @@
 #include "hymoe/error.hpp"
 
 int main(int argc, char** argv) {
+    // Library warnings go to stderr, never into the generated text on stdout.
+    spdlog::set_default_logger(spdlog::stderr_logger_mt("hymoe"));
+    spdlog::set_pattern("hymoe: %l: %v");
     CLI::App app{"hymoe: Mixture-of-Experts inference with expert offloading"};
     app.name("hymoe");
     app.set_version_flag("--version", hymoe::build_info().version);
@@ -20,6 +25,7 @@ int main(int argc, char** argv) {
     hymoe::cli::add_eval_command(app);
     hymoe::cli::add_run_command(app);
     hymoe::cli::add_tokenize_command(app);
+    hymoe::cli::add_chat_command(app);
 
     try {
         app.parse(argc, argv);
