@@ -3,8 +3,8 @@
 #   build/       Release, CUDA when nvcc is present (GPU tests skip, saying why, without a GPU)
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, CPU only: the file readers,
 #                their bad-input and fuzz-corpus tests, the CPU ops, the forward pass, the
-#                tokenizers, the sampler and the CLI
-#                run under the sanitizers
+#                tokenizers, the chat templates (Jinja), the sampler and the CLI run under the
+#                sanitizers
 # Installs missing Debian packages first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ cmake -S . -B build-asan -G Ninja -DHYMOE_CUDA=OFF -DHYMOE_SANITIZE=ON -DHYMOE_B
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-asan -j"$jobs"
 
-echo "== sanitizer build (ASan + UBSan): file formats, fuzz corpus, CPU ops, models, tokenizers, sampling, CLI =="
+echo "== sanitizer build (ASan + UBSan): file formats, fuzz corpus, CPU ops, models, tokenizers, chat, sampling, CLI =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'format|fuzz|cpu|model|tokenizer|sampling|cli|chat'
 

@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <utf8proc.h>
 
+#include "util/utf8.hpp"
+
 namespace hymoe::jinja::pystr {
 
 namespace {
@@ -73,22 +75,7 @@ char32_t decode(std::string_view s, size_t& pos) {
 }
 
 void encode(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        cp = std::min<char32_t>(cp, 0x10FFFF);
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
+    append_utf8(out, std::min<char32_t>(cp, 0x10FFFF));
 }
 
 std::vector<char32_t> decode_all(std::string_view s) {

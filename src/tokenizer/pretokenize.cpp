@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "hymoe/error.hpp"
+#include "util/utf8.hpp"
 
 namespace hymoe::tok {
 
@@ -156,24 +157,6 @@ std::string translate_oniguruma(std::string_view p) {
 }
 
 }  // namespace
-
-void append_utf8(std::string& out, uint32_t cpt) {
-    if (cpt < 0x80) {
-        out += static_cast<char>(cpt);
-    } else if (cpt < 0x800) {
-        out += static_cast<char>(0xC0 | (cpt >> 6));
-        out += static_cast<char>(0x80 | (cpt & 0x3F));
-    } else if (cpt < 0x10000) {
-        out += static_cast<char>(0xE0 | (cpt >> 12));
-        out += static_cast<char>(0x80 | ((cpt >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cpt & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cpt >> 18));
-        out += static_cast<char>(0x80 | ((cpt >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cpt >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cpt & 0x3F));
-    }
-}
 
 // Decodes like llama.cpp's unicode_cpt_from_utf8 (lead byte and continuation bits only);
 // a bad sequence yields U+FFFD and advances one byte. Surrogates and values past U+10FFFF

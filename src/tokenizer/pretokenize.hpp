@@ -88,7 +88,6 @@ private:
 // `text` with every invalid UTF-8 byte (and surrogate or out-of-range sequence) replaced by
 // U+FFFD, as llama.cpp decodes it.
 std::string clean_utf8(std::string_view text);
-void append_utf8(std::string& out, uint32_t cpt);
 
 // GPT-2's bytes_to_unicode: every byte as the UTF-8 of a printable code point.
 std::string byte_encode(std::string_view bytes);
