@@ -13,7 +13,7 @@
 #include <bit>
 #include <cstdint>
 
-namespace hymoe::cpu {
+namespace hymoe::quant {
 
 constexpr float fp16_to_f32(uint16_t h) {
     const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
@@ -85,4 +85,15 @@ constexpr float e8m0_to_f32_half(uint8_t e) {
     return std::bit_cast<float>(bits);
 }
 
+}  // namespace hymoe::quant
+
+// The CPU kernels and their tests name these unqualified.
+namespace hymoe::cpu {
+using quant::bf16_to_f32;
+using quant::e8m0_to_f32_half;
+using quant::f32_to_bf16;
+using quant::f32_to_fp16;
+using quant::fp16_to_f32;
+using quant::round_to_bf16;
+using quant::round_to_fp16;
 }  // namespace hymoe::cpu
