@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "cpu/fp16.hpp"
+#include "quant/fp16.hpp"
 #include "gguf_rewrite.hpp"
 #include "hymoe/engine.hpp"
 #include "logit_compare.hpp"

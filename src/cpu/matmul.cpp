@@ -17,16 +17,23 @@
 
 #include <fmt/format.h>
 
-#include "cpu/fp16.hpp"
 #include "cpu/matmul_kernels.hpp"
 #include "cpu/thread_pool.hpp"
 #include "hymoe/error.hpp"
+#include "quant/fp16.hpp"
+#include "quant/quant.hpp"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
 
 namespace hymoe::cpu {
+
+using quant::bf16_to_f32;
+using quant::e8m0_to_f32_half;
+using quant::fp16_to_f32;
+using quant::round_to_bf16;
+using quant::round_to_fp16;
 
 namespace detail {
 namespace {
@@ -64,35 +71,6 @@ float dot_float(const std::byte* w, const float* x, int64_t cols) {
     return sum;
 }
 
-// ggml_vec_dot_q8_0_q8_0: per block (int32 sum of q_w * q_x) * (d_w * d_x).
-float dot_q8_0(const std::byte* w, const ActBlockQ8* x, int64_t nb) {
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-        const std::byte* blk = w + b * sizeof(BlockQ8_0);
-        int32_t sumi = 0;
-        for (int j = 0; j < kQK; ++j) sumi += static_cast<int8_t>(blk[2 + j]) * x[b].qs[j];
-        sum += static_cast<float>(sumi) * (fp16_to_f32(load_u16(blk)) * x[b].d);
-    }
-    return sum;
-}
-
-// ggml_vec_dot_mxfp4_q8_0: per block (int32 sum of kvalues_mxfp4[nibble] * q_x) * (2^(e-128) * d_x).
-float dot_mxfp4(const std::byte* w, const ActBlockQ8* x, int64_t nb) {
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-        const std::byte* blk = w + b * sizeof(BlockMxfp4);
-        int32_t sumi = 0;
-        for (int j = 0; j < kQK / 2; ++j) {
-            const auto q = static_cast<uint8_t>(blk[1 + j]);
-            sumi += kValuesMxfp4[q & 0x0f] * x[b].qs[j];
-            sumi += kValuesMxfp4[q >> 4] * x[b].qs[j + kQK / 2];
-        }
-        const float d = x[b].d * e8m0_to_f32_half(static_cast<uint8_t>(blk[0]));
-        sum += d * static_cast<float>(sumi);
-    }
-    return sum;
-}
-
 template <TensorType T>
 struct FloatKernel {
     static constexpr int kRows = 1;
@@ -103,26 +81,13 @@ struct FloatKernel {
     }
 };
 
-template <float (*Dot)(const std::byte*, const ActBlockQ8*, int64_t)>
-struct BlockKernel {
-    static constexpr int kRows = 1;
-    int64_t nb;
-    template <int NT>
-    void dot(const std::byte* w, const std::byte* const* xs, float* out) const {
-        for (int i = 0; i < NT; ++i) out[i] = Dot(w, reinterpret_cast<const ActBlockQ8*>(xs[i]), nb);
-    }
-};
-
 void tile_scalar(const Tile& t) {
     switch (t.type) {
         case TensorType::F32: run_tile(t, FloatKernel<TensorType::F32>{t.cols}); return;
         case TensorType::F16: run_tile(t, FloatKernel<TensorType::F16>{t.cols}); return;
         case TensorType::BF16: run_tile(t, FloatKernel<TensorType::BF16>{t.cols}); return;
-        case TensorType::Q8_0: run_tile(t, BlockKernel<dot_q8_0>{t.cols / kQK}); return;
-        case TensorType::MXFP4: run_tile(t, BlockKernel<dot_mxfp4>{t.cols / kQK}); return;
-        default: break;
+        default: tile_scalar_quant(t); return;
     }
-    throw Error(fmt::format("matmul: no kernel for weight type {}", type_name(t.type)));
 }
 
 // ggml's quantize_row_q8_0_ref: d = amax / 127 stored as f16, q = roundf(x * (1 / d)), ties away
@@ -189,15 +154,17 @@ Isa isa_from_env(Isa best) {
 
 // Activations converted for one call, reused across calls on a thread (no allocation per token).
 struct Scratch {
-    std::vector<float> f32;      // [n][cols] rounded to f16 / bf16
-    std::vector<ActBlockQ8> q8;  // [n][cols / 32]
+    std::vector<float> f32;         // [n][cols] rounded to f16 / bf16
+    std::vector<std::byte> blocks;  // [n][cols / block] ActBlockQ8 / ActBlockQ8_1 / ActBlockQ8K
+    std::vector<ActPanel> panels;   // [n][ceil(cols / 256)]
 };
 thread_local Scratch t_scratch;
 
 // Below this many multiply-adds a product runs on the calling thread: waking workers would cost more.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
-// Below this many activations the conversion runs on the calling thread.
-constexpr int64_t kMinParallelConvert = int64_t{1} << 16;
+// Below this many activations the conversion runs on the calling thread (a prefill of 16 tokens
+// x 2048 columns already gains from splitting its ~50 us of quantization).
+constexpr int64_t kMinParallelConvert = int64_t{1} << 14;
 
 // Runs body(t) for every token t < n, on the pool when there is enough work.
 template <class F>
@@ -213,8 +180,7 @@ void for_each_token(int64_t n, int64_t cols, ThreadPool* pool, const F& body) {
 
 void check_matmul_args(const MatrixRef& w, int64_t n) {
     if (!supports_matmul(w.type)) {
-        throw Error(fmt::format("matmul: weight type {} is not supported (f32, f16, bf16, q8_0, mxfp4 are)",
-                                type_name(w.type)));
+        throw Error(fmt::format("matmul: weight type {} is not supported", type_name(w.type)));
     }
     if (w.rows < 0 || w.cols < 0 || n < 0) {
         throw Error(fmt::format("matmul: negative size (rows {}, cols {}, n {})", w.rows, w.cols, n));
@@ -300,17 +266,39 @@ void matmul_with_isa(Isa isa, const MatrixRef& w, const float* x, int64_t n, flo
             tile.x_row_bytes = static_cast<size_t>(cols) * sizeof(float);
             break;
         }
-        case TensorType::Q8_0:
-        case TensorType::MXFP4: {
-            const int64_t nb = cols / kQK;
-            s.q8.resize(static_cast<size_t>(n * nb));
-            ActBlockQ8* out = s.q8.data();  // [n][cols / 32]
-            for_each_token(n, cols, pool, [&](int64_t t) { ops.quantize_q8_0(x + t * cols, out + t * nb, cols); });
-            tile.x = reinterpret_cast<const std::byte*>(out);
-            tile.x_row_bytes = static_cast<size_t>(nb) * sizeof(ActBlockQ8);
+        default: {
+            // Quantized weights: ggml's blocks (what the scalar reference reads), then for the
+            // SIMD kernels the same values in panel order.
+            const ActKind kind = act_kind(w.type);
+            const int64_t block = kind == ActKind::Q8_K ? quant::kQK_K : kQK;
+            const int64_t nb = cols / block;
+            const size_t block_bytes = kind == ActKind::Q8_0   ? sizeof(ActBlockQ8)
+                                       : kind == ActKind::Q8_1 ? sizeof(ActBlockQ8_1)
+                                                               : sizeof(ActBlockQ8K);
+            const bool panels = isa != Isa::Scalar;
+            const int64_t n_chunks = (cols + kChunk - 1) / kChunk;
+            s.blocks.resize(static_cast<size_t>(n * nb) * block_bytes);
+            std::byte* q = s.blocks.data();  // [n][nb] blocks
+            if (panels) s.panels.resize(static_cast<size_t>(n * n_chunks));
+            ActPanel* p = s.panels.data();  // [n][n_chunks]
+            for_each_token(n, cols, pool, [&](int64_t t) {
+                std::byte* qt = q + static_cast<size_t>(t * nb) * block_bytes;
+                switch (kind) {
+                    case ActKind::Q8_0: ops.quantize_q8_0(x + t * cols, reinterpret_cast<ActBlockQ8*>(qt), cols); break;
+                    case ActKind::Q8_1: quantize_q8_1(x + t * cols, reinterpret_cast<ActBlockQ8_1*>(qt), cols); break;
+                    default: quantize_q8_K(x + t * cols, reinterpret_cast<ActBlockQ8K*>(qt), cols); break;
+                }
+                if (panels) make_act_panels(w.type, qt, cols, p + t * n_chunks);
+            });
+            if (panels) {
+                tile.x = reinterpret_cast<const std::byte*>(p);
+                tile.x_row_bytes = static_cast<size_t>(n_chunks) * sizeof(ActPanel);
+            } else {
+                tile.x = q;
+                tile.x_row_bytes = static_cast<size_t>(nb) * block_bytes;
+            }
             break;
         }
-        default: throw Error(fmt::format("matmul: weight type {} is not supported", type_name(w.type)));
     }
 
     const int64_t rows = w.rows;
@@ -345,8 +333,8 @@ void matmul_with_isa(Isa isa, const MatrixRef& w, const float* x, int64_t n, flo
 }  // namespace detail
 
 bool supports_matmul(TensorType type) {
-    return type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16 || type == TensorType::Q8_0 ||
-           type == TensorType::MXFP4;
+    return type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16 ||
+           detail::is_block_quant(type);
 }
 
 const char* matmul_isa() {
@@ -368,6 +356,10 @@ void dequantize_row(TensorType type, const std::byte* row, int64_t n, float* out
     if (n < 0 || !row_bytes(type, static_cast<uint64_t>(n))) {
         throw Error(fmt::format("dequantize_row: {} elements is not a multiple of the {} block size {}", n,
                                 type_name(type), type_traits(type).block_size));
+    }
+    if (quant::can_dequantize(type)) {
+        quant::dequantize_row(type, row, n, out);
+        return;
     }
     using detail::BlockMxfp4;
     using detail::BlockQ8_0;
@@ -401,6 +393,7 @@ void dequantize_row(TensorType type, const std::byte* row, int64_t n, float* out
             return;
         default: break;
     }
+    throw Error(fmt::format("dequantize_row: type {} is not supported yet", type_name(type)));
 }
 
 }  // namespace hymoe::cpu

@@ -1,9 +1,10 @@
 // Matrix products against stored weights, on the CPU.
 //
-// The weight is used as stored (F32, F16, BF16, Q8_0, MXFP4 rows), never expanded to f32 in
-// memory. The activations are first converted the way ggml's CPU backend converts them for
-// that weight type, so results match llama.cpp: F32 as is, F16 -> f16, BF16 -> bf16,
-// Q8_0 and MXFP4 -> Q8_0 blocks (d = amax/127 stored as f16).
+// The weight is used as stored (F32, F16, BF16 or any GGUF block type: Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS, MXFP4), never expanded to f32 in memory. The activations are
+// first converted the way ggml's CPU backend converts them for that weight type (its
+// vec_dot_type), so results match llama.cpp: F32 as is, F16 -> f16, BF16 -> bf16, Q8_0 blocks
+// for Q4_0 / Q5_0 / Q8_0 / IQ4_NL / MXFP4, Q8_1 for Q4_1 / Q5_1, Q8_K for the K-quants and IQ4_XS.
 #pragma once
 
 #include <cstddef>

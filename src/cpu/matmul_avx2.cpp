@@ -41,18 +41,6 @@ float bits_to_float(uint32_t bits) {
     return f;
 }
 
-// GGML_E8M0_TO_FP32_HALF for every exponent byte (fp16.hpp explains the values; this file must
-// not share its inline functions): one load per block instead of a compare and shifts.
-struct E8m0Table {
-    float v[256];
-};
-constexpr E8m0Table make_e8m0_table() {
-    E8m0Table t{};
-    for (uint32_t e = 0; e < 256; ++e) t.v[e] = __builtin_bit_cast(float, e < 2 ? (0x00200000u << e) : ((e - 1) << 23));
-    return t;
-}
-constexpr E8m0Table kE8m0Half = make_e8m0_table();
-
 // ---- F32, F16, BF16 weights: activations are f32 (already rounded to the weight's format) ----
 
 struct F32Row {
@@ -151,79 +139,12 @@ struct FloatKernel {
     }
 };
 
-// ---- Q8_0 and MXFP4 weights against Q8_0 activations ----
-
-// Eight int32 sums of four products each of |w| (unsigned) and sign(w) * x (signed), as f32:
-// ggml's mul_sum_us8_pairs_float. |w| <= 128 and |x| <= 127 keep maddubs' int16 pairs exact.
-__m256 dot_i8(__m256i abs_w, __m256i signed_x) {
-    const __m256i pairs = _mm256_maddubs_epi16(abs_w, signed_x);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
-struct Q8_0Format {
-    static constexpr int64_t kBytes = sizeof(BlockQ8_0);
-    static __m256i values(const std::byte* blk) {
-        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-    }
-    static float scale(const std::byte* blk) { return load_fp16(blk); }
-};
-
-struct Mxfp4Format {
-    static constexpr int64_t kBytes = sizeof(BlockMxfp4);
-    // Nibbles to kvalues_mxfp4 by table lookup: elements 0..15 from the low nibbles, 16..31 from
-    // the high ones, the order of the activation block.
-    static __m256i values(const std::byte* blk) {
-        const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesMxfp4));
-        const __m128i m4 = _mm_set1_epi8(0x0f);
-        const __m128i q4 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 1));
-        const __m128i lo = _mm_shuffle_epi8(table, _mm_and_si128(q4, m4));
-        const __m128i hi = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(q4, 4), m4));
-        return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-    }
-    static float scale(const std::byte* blk) { return kE8m0Half.v[static_cast<uint8_t>(blk[0])]; }
-};
-
-template <class Format>
-struct BlockKernel {
-    static constexpr int kRows = 1;
-    int64_t nb;  // blocks per row
-
-    template <int NT>
-    void dot(const std::byte* w, const std::byte* const* xs, float* out) const {
-        const ActBlockQ8* x[NT];
-        for (int i = 0; i < NT; ++i) x[i] = reinterpret_cast<const ActBlockQ8*>(xs[i]);
-        // Two accumulators per token (even and odd blocks) so a lone token has two FMA chains.
-        __m256 acc[2][NT];
-        for (int i = 0; i < NT; ++i) acc[0][i] = acc[1][i] = _mm256_setzero_ps();
-        const auto block = [&](int64_t b, __m256* a) {
-            const std::byte* blk = w + b * Format::kBytes;
-            const float dw = Format::scale(blk);
-            const __m256i qw = Format::values(blk);
-            const __m256i abs_w = _mm256_sign_epi8(qw, qw);  // computed once, used by every token
-            for (int i = 0; i < NT; ++i) {
-                const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i][b].qs));
-                const __m256 d = _mm256_set1_ps(dw * x[i][b].d);
-                a[i] = _mm256_fmadd_ps(d, dot_i8(abs_w, _mm256_sign_epi8(qx, qw)), a[i]);
-            }
-        };
-        int64_t b = 0;
-        for (; b + 2 <= nb; b += 2) {
-            block(b, acc[0]);
-            block(b + 1, acc[1]);
-        }
-        if (b < nb) block(b, acc[0]);
-        for (int i = 0; i < NT; ++i) out[i] = hsum(_mm256_add_ps(acc[0][i], acc[1][i]));
-    }
-};
-
 void tile_avx2(const Tile& t) {
     switch (t.type) {
         case TensorType::F32: run_tile(t, FloatKernel<F32Row>{t.cols}); return;
         case TensorType::F16: run_tile(t, FloatKernel<F16Row>{t.cols}); return;
         case TensorType::BF16: run_tile(t, FloatKernel<BF16Row>{t.cols}); return;
-        case TensorType::Q8_0: run_tile(t, BlockKernel<Q8_0Format>{t.cols / kQK}); return;
-        case TensorType::MXFP4: run_tile(t, BlockKernel<Mxfp4Format>{t.cols / kQK}); return;
-        default: return;  // matmul.cpp checked the type
+        default: tile_quant_avx2(t); return;  // matmul.cpp checked the type
     }
 }
 
