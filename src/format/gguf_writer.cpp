@@ -1,5 +1,6 @@
 #include "format/gguf_writer.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -99,44 +100,113 @@ void GgufWriter::add_tensor(std::string name, TensorType type, std::vector<int64
     data_bytes_ = offset + *nbytes;
 }
 
-void GgufWriter::write(const std::string& path, const FillFn& fill) const {
-    const std::string tmp = path + ".partial";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw Error(fmt::format("{}: cannot create", tmp));
-        ByteSink sink(out);
-        sink.put<uint32_t>(0x46554747);  // "GGUF"
-        sink.put<uint32_t>(3);
-        sink.put<uint64_t>(tensors_.size());
-        sink.put<uint64_t>(metadata_.size());
-        for (const auto& [key, value] : metadata_.entries()) {
-            sink.put_string(key);
-            sink.put(static_cast<uint32_t>(value.type()));
-            put_value(sink, value);
-        }
-        for (const PendingTensor& t : tensors_) {
-            sink.put_string(t.name);
-            sink.put<uint32_t>(static_cast<uint32_t>(t.shape.size()));
-            for (auto d = t.shape.rbegin(); d != t.shape.rend(); ++d) sink.put<uint64_t>(static_cast<uint64_t>(*d));
-            sink.put(static_cast<uint32_t>(t.type));
-            sink.put<uint64_t>(t.offset);
-        }
-        sink.pad_to(alignment_);
-        const uint64_t data_start = sink.pos();
-        std::vector<std::byte> buffer;
-        for (size_t i = 0; i < tensors_.size(); ++i) {
-            const PendingTensor& t = tensors_[i];
-            while (sink.pos() < data_start + t.offset) sink.put<uint8_t>(0);
-            buffer.assign(t.nbytes, std::byte{0});
-            fill(i, buffer);
-            sink.put_bytes(buffer);
-        }
-        out.flush();
-        if (!out) throw Error(fmt::format("{}: write failed (disk full?)", tmp));
+GgufWriter::Stream::Stream(const GgufWriter& writer, std::string path)
+    : writer_(&writer), path_(std::move(path)), tmp_(path_ + ".partial") {
+    out_.open(tmp_, std::ios::binary | std::ios::trunc);
+    if (!out_) throw Error(fmt::format("{}: cannot create", tmp_));
+    ByteSink sink(out_);
+    sink.put<uint32_t>(0x46554747);  // "GGUF"
+    sink.put<uint32_t>(3);
+    sink.put<uint64_t>(writer.tensors_.size());
+    sink.put<uint64_t>(writer.metadata_.size());
+    for (const auto& [key, value] : writer.metadata_.entries()) {
+        sink.put_string(key);
+        sink.put(static_cast<uint32_t>(value.type()));
+        put_value(sink, value);
     }
+    for (const PendingTensor& t : writer.tensors_) {
+        sink.put_string(t.name);
+        sink.put<uint32_t>(static_cast<uint32_t>(t.shape.size()));
+        for (auto d = t.shape.rbegin(); d != t.shape.rend(); ++d) sink.put<uint64_t>(static_cast<uint64_t>(*d));
+        sink.put(static_cast<uint32_t>(t.type));
+        sink.put<uint64_t>(t.offset);
+    }
+    sink.pad_to(writer.alignment_);
+    for (const PendingTensor& t : writer.tensors_) total_ += t.nbytes;
+    pad_to_next_tensor();
+}
+
+GgufWriter::Stream::Stream(Stream&& other) noexcept
+    : writer_(other.writer_),
+      path_(std::move(other.path_)),
+      tmp_(std::move(other.tmp_)),
+      out_(std::move(other.out_)),
+      written_(other.written_),
+      total_(other.total_),
+      pos_(other.pos_),
+      tensor_(other.tensor_),
+      in_tensor_(other.in_tensor_),
+      done_(other.done_) {
+    other.done_ = true;  // the moved-from stream owns no file
+}
+
+GgufWriter::Stream::~Stream() {
+    if (done_) return;
+    out_.close();
     std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) throw Error(fmt::format("{}: cannot rename to {}: {}", tmp, path, ec.message()));
+    std::filesystem::remove(tmp_, ec);
+}
+
+// Skips finished (and empty) tensors and writes the zero padding up to the next one's offset.
+void GgufWriter::Stream::pad_to_next_tensor() {
+    const auto& ts = writer_->tensors_;
+    while (tensor_ < ts.size() && in_tensor_ == ts[tensor_].nbytes) {
+        ++tensor_;
+        in_tensor_ = 0;
+    }
+    if (tensor_ >= ts.size()) return;
+    static constexpr char kZeros[64] = {};
+    while (pos_ < ts[tensor_].offset) {
+        const uint64_t n = std::min<uint64_t>(ts[tensor_].offset - pos_, sizeof(kZeros));
+        out_.write(kZeros, static_cast<std::streamsize>(n));
+        pos_ += n;
+    }
+}
+
+void GgufWriter::Stream::append(std::span<const std::byte> bytes) {
+    if (done_) throw Error(fmt::format("{}: GGUF stream already finished", path_));
+    if (bytes.size() > remaining())
+        throw Error(fmt::format("{}: {} bytes appended past the end of the tensor data ({} expected)", path_,
+                                written_ + bytes.size(), total_));
+    const auto& ts = writer_->tensors_;
+    while (!bytes.empty()) {
+        const uint64_t n = std::min<uint64_t>(bytes.size(), ts[tensor_].nbytes - in_tensor_);
+        out_.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(n));
+        bytes = bytes.subspan(n);
+        pos_ += n;
+        in_tensor_ += n;
+        written_ += n;
+        pad_to_next_tensor();
+    }
+    if (!out_) throw Error(fmt::format("{}: write failed (disk full?)", tmp_));
+}
+
+void GgufWriter::Stream::finish() {
+    if (done_) throw Error(fmt::format("{}: GGUF stream already finished", path_));
+    if (written_ != total_)
+        throw Error(fmt::format("{}: only {} of {} tensor bytes were written", path_, written_, total_));
+    out_.flush();
+    if (!out_) throw Error(fmt::format("{}: write failed (disk full?)", tmp_));
+    out_.close();
+    std::error_code ec;
+    std::filesystem::rename(tmp_, path_, ec);
+    if (ec) throw Error(fmt::format("{}: cannot rename to {}: {}", tmp_, path_, ec.message()));
+    done_ = true;
+}
+
+GgufWriter::Stream GgufWriter::open(const std::string& path) const {
+    return Stream(*this, path);
+}
+
+void GgufWriter::write(const std::string& path, const FillFn& fill) const {
+    Stream stream = open(path);
+    std::vector<std::byte> buffer;
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+        buffer.assign(tensors_[i].nbytes, std::byte{0});
+        fill(i, buffer);
+        stream.append(buffer);
+    }
+    stream.finish();
 }
 
 }  // namespace hymoe
