@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
     hymoe::cli::add_run_command(app);
     hymoe::cli::add_tokenize_command(app);
     hymoe::cli::add_chat_command(app);
+    hymoe::cli::add_bench_command(app);
+    hymoe::cli::add_quantize_command(app);
 
     try {
         app.parse(argc, argv);
