@@ -21,7 +21,7 @@ cmake --build build-asan -j"$jobs"
 
 echo "== sanitizer build (ASan + UBSan): file formats, fuzz corpus, CPU ops, models, tokenizers, chat, sampling, CLI =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'format|fuzz|cpu|model|tokenizer|sampling|cli|chat'
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'format|fuzz|quant|cpu|model|tokenizer|sampling|cli|chat'
 
 echo "== release build: all tests =="
 ctest --test-dir build --output-on-failure -j"$jobs"
