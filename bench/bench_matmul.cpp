@@ -6,7 +6,7 @@
 // Each matmul benchmark reports bytes_per_second (weight bytes read per call: compare with
 // BM_MemRead) and GOPs (2 * rows * cols * tokens per second: compare with BM_Int8Peak x threads).
 // Decode (n:1) reads a fresh copy of the weight each call (256 MiB of copies), as an expert's
-// weights come from memory; prefill (n:16, n:128) reuses one copy.
+// weights come from memory; prefill (n:16, n:128) and decode from cache (n:1/hot) reuse one copy.
 //
 //   ./bench_matmul --benchmark_filter='q4_K/avx512/1024x2048'
 //   HYMOE_BENCH_THREADS=1 ./bench_matmul   (one thread; default: all hardware threads)
@@ -114,8 +114,9 @@ const WeightCopies& weights(TensorType type, int64_t rows, int64_t cols, bool co
     return w;
 }
 
-void BM_Matmul(benchmark::State& state, TensorType type, detail::Isa isa, int64_t rows, int64_t cols, int64_t n) {
-    const WeightCopies& w = weights(type, rows, cols, n == 1);
+void BM_Matmul(benchmark::State& state, TensorType type, detail::Isa isa, int64_t rows, int64_t cols, int64_t n,
+               bool hot) {
+    const WeightCopies& w = weights(type, rows, cols, n == 1 && !hot);
     const size_t copies = w.data.size() / w.bytes;
     std::mt19937 rng(1);
     std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -238,20 +239,33 @@ const int kRegistered = [] {
                                 TensorType::Q4_0,  TensorType::Q4_1, TensorType::Q5_0,   TensorType::Q5_1,
                                 TensorType::Q2_K,  TensorType::Q3_K, TensorType::IQ4_NL, TensorType::IQ4_XS,
                                 TensorType::MXFP4, TensorType::F32,  TensorType::F16,    TensorType::BF16};
-    // OLMoE-1B-7B and Qwen3-30B-A3B experts (gate/up, down), and a dense 4096 x 4096.
-    const Shape shapes[] = {{1024, 2048}, {2048, 1024}, {768, 2048}, {2048, 768}, {4096, 4096}};
+    // OLMoE-1B-7B and Qwen3-30B-A3B experts (gate/up, down), gpt-oss's (2880 x 2880: 11.25
+    // chunks of 256, a partial last one), and a dense 4096 x 4096.
+    const Shape shapes[] = {{1024, 2048}, {2048, 1024}, {768, 2048}, {2048, 768}, {2880, 2880}, {4096, 4096}};
     for (TensorType type : types) {
         for (Shape s : shapes) {
+            if (!row_bytes(type, static_cast<uint64_t>(s.cols))) continue;  // 2880: not for the 256-element types
             for (int64_t n : {1, 16, 128}) {
                 for (detail::Isa isa : {detail::Isa::Avx512, detail::Isa::Avx2, detail::Isa::Scalar}) {
                     if (!detail::isa_supported(isa)) continue;
                     if (isa == detail::Isa::Scalar && n == 128) continue;  // minutes per run
                     const std::string name = fmt::format("BM_Matmul/{}/{}/{}x{}/n:{}", type_name(type),
                                                          detail::isa_name(isa), s.rows, s.cols, n);
-                    benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, type, isa, s.rows, s.cols, n)
+                    benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, type, isa, s.rows, s.cols, n, false)
                         ->Unit(benchmark::kMicrosecond)
                         ->UseRealTime();
                 }
+            }
+        }
+        // Decode from cache (one copy of the weight): the kernel's own rate, without the memory.
+        for (Shape s : {Shape{1024, 2048}, Shape{4096, 4096}}) {
+            for (detail::Isa isa : {detail::Isa::Avx512, detail::Isa::Avx2}) {
+                if (!detail::isa_supported(isa)) continue;
+                const std::string name = fmt::format("BM_Matmul/{}/{}/{}x{}/n:1/hot", type_name(type),
+                                                     detail::isa_name(isa), s.rows, s.cols);
+                benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, type, isa, s.rows, s.cols, 1, true)
+                    ->Unit(benchmark::kMicrosecond)
+                    ->UseRealTime();
             }
         }
     }

@@ -19,6 +19,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -41,6 +42,13 @@ namespace hymoe {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The comparisons with llama.cpp run the scalar reference kernels (set before any matmul picks its
+// ISA): the SIMD kernels differ from them only in the order of f32 sums (test_cpu_matmul), but on
+// these random models such differences can flip a near-tied expert choice, which the reference
+// path does not do (a flip shows up as a ~1e-2 jump at one position). The default kernels run the
+// same files in test_forward_reference / test_cli.
+[[maybe_unused]] const int kScalarKernels = ::setenv("HYMOE_CPU_ISA", "scalar", 1);
 
 TEST(Sha256, MatchesHashlib) {
     const auto hash = [](const std::string& s) {
@@ -197,11 +205,9 @@ TEST_P(Requantize, LogitsMatchLlamaCppOnTheQuantizedModel) {
         const auto n_vocab = static_cast<size_t>(session.model().n_vocab());
         const auto& tops = entry.at("top_logits");
         ASSERT_EQ(tops.size(), prompt.size());
-        // Q8_0 files agree with llama.cpp to ~1e-7 at every position. Files with Q4_0 / Q5_0
-        // tensors differ by ~1% at every position (KNOWN, under investigation: the tensors'
-        // bytes are llama.cpp's and our kernels equal ggml's vec_dot on them), which at these
-        // models' small top-2 margins also moves some argmaxes; they are held to that.
-        const bool strict = ftype == "Q8_0";
+        // Every file agrees with llama.cpp to ~1e-7 (deepseek2, whose 48-wide rows stay F16, to
+        // 2e-3), with the activations quantized as llama.cpp's x86 code does (ties to even: the
+        // Q4_0 / Q5_0 token_embd of these mixes puts many layer-0 activations exactly on ties).
         double worst = 0;
         size_t agree = 0;
         for (size_t p = 0; p < prompt.size(); ++p) {
@@ -217,17 +223,11 @@ TEST_P(Requantize, LogitsMatchLlamaCppOnTheQuantizedModel) {
             test::check_argmax(d, test::argmax_of(logits), top);
             worst = std::max(worst, d.rel_l2);
             agree += d.argmax_ok ? 1 : 0;
-            if (strict) {
-                EXPECT_LT(d.rel_l2, 1e-2) << ftype << " prompt position " << p << ": max abs diff " << d.max_abs;
-                EXPECT_TRUE(d.argmax_ok) << ftype << " prompt position " << p << ": " << d.detail;
-            }
+            EXPECT_LT(d.rel_l2, 1e-2) << ftype << " prompt position " << p << ": max abs diff " << d.max_abs;
+            EXPECT_TRUE(d.argmax_ok) << ftype << " prompt position " << p << ": " << d.detail;
         }
         std::printf("[ %s %s ] against llama.cpp: worst relative L2 of the top 20 %.3g, argmax agrees at %zu/%zu\n",
                     GetParam().c_str(), ftype.c_str(), worst, agree, prompt.size());
-        if (!strict) {
-            EXPECT_LT(worst, 0.06) << ftype;
-            EXPECT_GE(static_cast<double>(agree), 0.75 * static_cast<double>(prompt.size())) << ftype;
-        }
         fs::remove(file);
     }
 }
@@ -277,7 +277,9 @@ TEST(RequantizeAll, QuantizedLogitsStayCloseToF32) {
         const double share = static_cast<double>(agree_all) / static_cast<double>(positions_all);
         std::printf("[ all %s ] argmax agrees at %zu/%zu positions (%.1f%%)\n", ftype.c_str(), agree_all, positions_all,
                     100.0 * share);
-        if (ftype == "Q8_0") EXPECT_GE(share, 0.9);
+        if (ftype == "Q8_0") {
+            EXPECT_GE(share, 0.9);
+        }
     }
 }
 

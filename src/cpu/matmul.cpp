@@ -90,19 +90,20 @@ void tile_scalar(const Tile& t) {
     }
 }
 
-// ggml's quantize_row_q8_0_ref: d = amax / 127 stored as f16, q = roundf(x * (1 / d)), ties away
-// from zero. This is what llama.cpp's CPU backend computed in our checks: a build of it on this
-// AVX-512 machine agrees with this to 1e-7 on a Q8_0 OLMoE, where x * (127 / amax) rounded to
-// nearest even (the older x86 path) flips enough values to differ by 3e-3.
+// ggml's x86 quantize_row_q8_0 (arch/x86/quants.c, AVX2 branch, what llama.cpp's CPU backend runs
+// on AVX2/AVX-512): d = amax / 127 stored as f16, q = x * (127 / amax) rounded to nearest even.
+// Not quantize_row_q8_0_ref's x * (1 / d), ties away: 127 / amax and 1 / d differ by an ulp, which
+// flips exact and near ties (x * id = 63.5 for every +-4 of a Q4_0 row, +-8 of a Q5_0 row).
 void quantize_q8_0_scalar(const float* x, ActBlockQ8* y, int64_t cols) {
     for (int64_t b = 0; b < cols / kQK; ++b) {
         const float* v = x + b * kQK;
         float amax = 0.0f;
         for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(v[j]));
         const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = round_to_fp16(d);  // ggml stores d as f16
-        for (int j = 0; j < kQK; ++j) y[b].qs[j] = static_cast<int8_t>(std::round(v[j] * id));
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;  // not 1 / d: differs by an ulp
+        y[b].d = round_to_fp16(d);                             // ggml stores d as f16
+        // ties to even, as _mm256_round_ps(_MM_ROUND_NEAREST) (default FP environment)
+        for (int j = 0; j < kQK; ++j) y[b].qs[j] = static_cast<int8_t>(std::nearbyint(v[j] * id));
     }
 }
 

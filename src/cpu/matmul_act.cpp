@@ -87,18 +87,19 @@ bool is_block_quant(TensorType type) {
     }
 }
 
-// quantize_row_q8_1_ref: as Q8_0 (d = amax / 127, q = roundf(x / d)), plus s = f16(d * sum(q)).
+// ggml's x86 quantize_row_q8_1 (AVX2 branch): as its quantize_row_q8_0 (d = amax / 127,
+// q = x * (127 / amax) rounded to nearest even), plus s = f16(d * sum(q)).
 void quantize_q8_1(const float* x, ActBlockQ8_1* y, int64_t cols) {
     for (int64_t b = 0; b < cols / kQK; ++b) {
         const float* v = x + b * kQK;
         float amax = 0.0f;
         for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(v[j]));
         const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         y[b].d = quant::round_to_fp16(d);
         int sum = 0;
         for (int j = 0; j < kQK; ++j) {
-            y[b].qs[j] = static_cast<int8_t>(std::round(v[j] * id));
+            y[b].qs[j] = static_cast<int8_t>(nearest_int(v[j] * id));
             sum += y[b].qs[j];
         }
         y[b].s = quant::round_to_fp16(static_cast<float>(sum) * d);

@@ -151,17 +151,7 @@ void tile_avx2(const Tile& t) {
 }  // namespace
 
 // ggml's x86 quantize_row_q8_0, AVX2 branch.
-// roundf for 8 floats: truncate, then step away from zero when the dropped part is >= 0.5. Exact
-// (x - trunc(x) is exact in float), unlike floor(|x| + 0.5), which rounds 0.49999997 up.
-inline __m256 round_half_away(__m256 x) {
-    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
-    const __m256 t = _mm256_round_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 frac = _mm256_andnot_ps(sign_bit, _mm256_sub_ps(x, t));
-    const __m256 step = _mm256_or_ps(_mm256_and_ps(x, sign_bit), _mm256_set1_ps(1.0f));  // +-1 as x
-    return _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
-}
-
-// ggml's quantize_row_q8_0_ref (see quantize_q8_0_scalar), 32 values at a time.
+// ggml's x86 quantize_row_q8_0 (see quantize_q8_0_scalar), 32 values at a time.
 void quantize_q8_0_avx2(const float* x, ActBlockQ8* y, int64_t cols) {
     const __m256 sign_bit = _mm256_set1_ps(-0.0f);
     const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -182,11 +172,12 @@ void quantize_q8_0_avx2(const float* x, ActBlockQ8* y, int64_t cols) {
 
         const float d = amax / 127.0f;
         y[b].d = round_fp16(d);  // ggml stores d as f16
-        const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
-        v0 = round_half_away(_mm256_mul_ps(v0, id));
-        v1 = round_half_away(_mm256_mul_ps(v1, id));
-        v2 = round_half_away(_mm256_mul_ps(v2, id));
-        v3 = round_half_away(_mm256_mul_ps(v3, id));
+        const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+        constexpr int kNearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        v0 = _mm256_round_ps(_mm256_mul_ps(v0, id), kNearest);
+        v1 = _mm256_round_ps(_mm256_mul_ps(v1, id), kNearest);
+        v2 = _mm256_round_ps(_mm256_mul_ps(v2, id), kNearest);
+        v3 = _mm256_round_ps(_mm256_mul_ps(v3, id), kNearest);
         // int32 -> int8 with saturating packs, which interleave 128-bit lanes; perm undoes that.
         __m256i i0 = _mm256_packs_epi32(_mm256_cvtps_epi32(v0), _mm256_cvtps_epi32(v1));
         const __m256i i2 = _mm256_packs_epi32(_mm256_cvtps_epi32(v2), _mm256_cvtps_epi32(v3));

@@ -120,7 +120,7 @@ struct IsaOps {
 ActKind act_kind(TensorType type);
 // Whether `type` is one of the block-quantized types (the panel kernels' types).
 bool is_block_quant(TensorType type);
-// ggml's quantize_row_q8_1_ref and quantize_row_q8_K_ref (the scalar code, exact on every ISA).
+// ggml's x86 quantize_row_q8_1 and quantize_row_q8_K_ref (the scalar code, exact on every ISA).
 // x: [cols]; y: [cols / 32] and [cols / 256].
 void quantize_q8_1(const float* x, ActBlockQ8_1* y, int64_t cols);
 void quantize_q8_K(const float* x, ActBlockQ8K* y, int64_t cols);

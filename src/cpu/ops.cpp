@@ -10,7 +10,8 @@ namespace hymoe::cpu {
 
 void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* out) {
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+    // ggml_compute_forward_rms_norm_f32: the square is rounded to f32, then summed in double.
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
     const float scale = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
     if (weight != nullptr) {
         for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
