@@ -764,6 +764,41 @@ TEST(Matmul, OddColumnCountsForFloatTypes) {
     }
 }
 
+// matmul_batch gives every job exactly what matmul gives it alone: jobs of several types, a gate/up
+// pair sharing one input (one conversion), a job with no tokens, odd row counts, on every ISA.
+TEST(MatmulBatch, EqualsOneMatmulPerJob) {
+    std::mt19937 rng(99);
+    ThreadPool pool(2);
+    const int64_t cols = 512;
+    const TensorType types[] = {TensorType::Q4_K,  TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0,
+                                TensorType::MXFP4, TensorType::F32,  TensorType::Q5_0};
+    const int64_t rows[] = {33, 33, 7, 48, 1, 17, 64};
+    const int64_t ns[] = {3, 3, 1, 0, 5, 2, 9};
+    std::vector<Weights> w;
+    std::vector<std::vector<float>> x;
+    for (size_t i = 0; i < std::size(types); ++i) {
+        w.push_back(random_weights(types[i], rows[i], cols, rng));
+        // jobs 0 and 1 share their input, as an expert's gate and up do
+        x.push_back(i == 1 ? x[0] : random_activations(std::max<int64_t>(ns[i], 1), cols, rng));
+    }
+    for (d::Isa isa : supported_isas()) {
+        std::vector<std::vector<float>> want(std::size(types)), got(std::size(types));
+        std::vector<MatmulJob> jobs;
+        for (size_t i = 0; i < std::size(types); ++i) {
+            want[i].assign(static_cast<size_t>(std::max<int64_t>(ns[i], 1) * rows[i]), -1.0f);
+            got[i] = want[i];
+            d::matmul_with_isa(isa, w[i].ref(), x[i].data(), ns[i], want[i].data(), nullptr);
+            jobs.push_back({w[i].ref(), i == 1 ? x[0].data() : x[i].data(), ns[i], got[i].data()});
+        }
+        d::matmul_batch_with_isa(isa, jobs, &pool);
+        for (size_t i = 0; i < std::size(types); ++i) {
+            ASSERT_EQ(got[i].size(), want[i].size());
+            for (size_t j = 0; j < got[i].size(); ++j)
+                ASSERT_EQ(bits(got[i][j]), bits(want[i][j])) << d::isa_name(isa) << " job " << i << " [" << j << "]";
+        }
+    }
+}
+
 // HYMOE_CPU_ISA lowers the choice (run the binary with it set to check; unset, the best ISA).
 TEST(Matmul, IsaNameFollowsEnvironment) {
     const std::string name = matmul_isa();

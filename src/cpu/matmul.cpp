@@ -236,10 +236,11 @@ const IsaOps& isa_ops(Isa isa) {
     return kScalarOps;  // not reached: only x86-64 supports the SIMD ISAs
 }
 
-void matmul_with_isa(Isa isa, const MatrixRef& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
+namespace {
+
+// The Tile of a whole product, with the activations converted into `s` (which must outlive it).
+Tile prepare_tile(Isa isa, const MatrixRef& w, const float* x, int64_t n, float* y, Scratch& s, ThreadPool* pool) {
     const IsaOps& ops = isa_ops(isa);
-    check_matmul_args(w, n);
-    if (n == 0 || w.rows == 0) return;
     const int64_t cols = w.cols;
 
     Tile tile{};
@@ -251,7 +252,6 @@ void matmul_with_isa(Isa isa, const MatrixRef& w, const float* x, int64_t n, flo
     tile.rows = w.rows;
 
     // Convert the activations once per call, not per row.
-    Scratch& s = t_scratch;
     switch (w.type) {
         case TensorType::F32:
             tile.x = reinterpret_cast<const std::byte*>(x);
@@ -301,6 +301,16 @@ void matmul_with_isa(Isa isa, const MatrixRef& w, const float* x, int64_t n, flo
             break;
         }
     }
+    return tile;
+}
+
+}  // namespace
+
+void matmul_with_isa(Isa isa, const MatrixRef& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
+    check_matmul_args(w, n);
+    if (n == 0 || w.rows == 0) return;
+    const IsaOps& ops = isa_ops(isa);
+    const Tile tile = prepare_tile(isa, w, x, n, y, t_scratch, pool);
 
     const int64_t rows = w.rows;
     const int n_threads = pool != nullptr ? pool->size() : 1;
@@ -324,14 +334,86 @@ void matmul_with_isa(Isa isa, const MatrixRef& w, const float* x, int64_t n, flo
         }
     };
     const int64_t items = n_splits * rows;
-    if (pool != nullptr && n_threads > 1 && rows * cols * n >= kMinParallelMacs) {
+    if (pool != nullptr && n_threads > 1 && rows * w.cols * n >= kMinParallelMacs) {
         pool->parallel_for(items, body);
     } else {
         body(0, items);
     }
 }
 
+void matmul_batch_with_isa(Isa isa, std::span<const MatmulJob> jobs, ThreadPool* pool) {
+    for (const MatmulJob& j : jobs) check_matmul_args(j.w, j.n);
+    const IsaOps& ops = isa_ops(isa);
+    // Each job's activations go to a scratch of its own; a job with the same input and weight
+    // format as the one before (an expert's gate and up) reuses that one's.
+    thread_local std::vector<Scratch> t_batch_scratch;
+    // The caller's: a thread_local named inside the lambda would be each worker's own.
+    std::vector<Scratch>& scratch = t_batch_scratch;
+    if (scratch.size() < jobs.size()) scratch.resize(jobs.size());
+    std::vector<Tile> tiles(jobs.size());
+    std::vector<size_t> source(jobs.size());  // the job whose conversion job i uses
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        source[i] = i;
+        if (i > 0) {
+            const MatmulJob &a = jobs[i - 1], &b = jobs[i];
+            if (a.x == b.x && a.n == b.n && a.w.cols == b.w.cols && a.w.type == b.w.type && a.w.rows > 0)
+                source[i] = source[i - 1];
+        }
+    }
+    const auto convert = [&](int64_t begin, int64_t end) {
+        for (auto i = static_cast<size_t>(begin); i < static_cast<size_t>(end); ++i) {
+            const MatmulJob& j = jobs[i];
+            if (source[i] == i && j.n > 0 && j.w.rows > 0)
+                tiles[i] = prepare_tile(isa, j.w, j.x, j.n, j.y, scratch[i], nullptr);
+        }
+    };
+    const auto n_jobs = static_cast<int64_t>(jobs.size());
+    if (pool != nullptr && pool->size() > 1 && n_jobs > 1) {
+        pool->parallel_for(n_jobs, convert);
+    } else {
+        convert(0, n_jobs);
+    }
+    // Work items: blocks of kBatchRows rows of one job, all its tokens. One parallel_for for all.
+    constexpr int64_t kBatchRows = 16;
+    std::vector<int64_t> first_item(jobs.size() + 1, 0);  // job i's items: [first_item[i], first_item[i + 1])
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        const MatmulJob& j = jobs[i];
+        if (source[i] != i) {
+            tiles[i] = tiles[source[i]];
+            tiles[i].type = j.w.type;
+            tiles[i].w = j.w.data;
+            tiles[i].y = j.y;
+            tiles[i].rows = j.w.rows;
+        }
+        const int64_t items = j.n > 0 ? (j.w.rows + kBatchRows - 1) / kBatchRows : 0;
+        first_item[i + 1] = first_item[i] + items;
+    }
+    const auto body = [&](int64_t begin, int64_t end) {
+        size_t i =
+            static_cast<size_t>(std::upper_bound(first_item.begin(), first_item.end(), begin) - first_item.begin()) - 1;
+        for (int64_t item = begin; item < end; ++item) {
+            while (item >= first_item[i + 1]) ++i;
+            Tile t = tiles[i];
+            t.r0 = (item - first_item[i]) * kBatchRows;
+            t.r1 = std::min(jobs[i].w.rows, t.r0 + kBatchRows);
+            t.t0 = 0;
+            t.t1 = jobs[i].n;
+            ops.tile(t);
+        }
+    };
+    const int64_t total = first_item.back();
+    if (pool != nullptr && pool->size() > 1 && total > 1) {
+        pool->parallel_for(total, body);
+    } else {
+        body(0, total);
+    }
+}
+
 }  // namespace detail
+
+void matmul_batch(std::span<const MatmulJob> jobs, ThreadPool& pool) {
+    detail::matmul_batch_with_isa(detail::active_isa(), jobs, &pool);
+}
 
 bool supports_matmul(TensorType type) {
     return type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16 ||

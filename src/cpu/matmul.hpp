@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "format/tensor_type.hpp"
 
@@ -32,6 +33,20 @@ bool supports_matmul(TensorType type);
 //   x: [n][w.cols] f32, y: [n][w.rows] f32 (no aliasing with x).
 // Work is split over the pool's threads. Throws hymoe::Error for an unsupported type.
 void matmul(const MatrixRef& w, const float* x, int64_t n, float* y, ThreadPool& pool);
+
+// One product of a batch: y = x · wᵀ for n tokens, as matmul() computes it.
+struct MatmulJob {
+    MatrixRef w;
+    const float* x = nullptr;  // [n][w.cols]
+    int64_t n = 0;
+    float* y = nullptr;  // [n][w.rows]
+};
+
+// Every job of `jobs`, with one wake-up of the pool for the conversions and one for all the rows
+// (instead of two per job): an MoE layer's experts in one call. Each y equals what matmul() gives;
+// jobs must not write to each other's x. Consecutive jobs with the same x, n and weight type and
+// width (an expert's gate and up) share one conversion of x.
+void matmul_batch(std::span<const MatmulJob> jobs, ThreadPool& pool);
 
 // The scalar reference with the same semantics (same activation conversion), one thread.
 void matmul_reference(const MatrixRef& w, const float* x, int64_t n, float* y);

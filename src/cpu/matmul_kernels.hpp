@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "format/tensor_type.hpp"
 #include "quant/blocks.hpp"
@@ -17,6 +18,7 @@
 namespace hymoe::cpu {
 class ThreadPool;
 struct MatrixRef;
+struct MatmulJob;
 }  // namespace hymoe::cpu
 
 namespace hymoe::cpu::detail {
@@ -157,6 +159,9 @@ Isa active_isa();
 const char* isa_name(Isa isa);
 // The kernels of a supported ISA; throws hymoe::Error for one the CPU cannot run.
 const IsaOps& isa_ops(Isa isa);
+
+// matmul_batch() with a chosen ISA; pool == nullptr runs on the calling thread.
+void matmul_batch_with_isa(Isa isa, std::span<const MatmulJob> jobs, ThreadPool* pool);
 
 // matmul() with a chosen ISA; pool == nullptr runs on the calling thread.
 void matmul_with_isa(Isa isa, const MatrixRef& w, const float* x, int64_t n, float* y, ThreadPool* pool);

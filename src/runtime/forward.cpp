@@ -216,28 +216,61 @@ public:
         for (int64_t e = ne; e > 0; --e) start[static_cast<size_t>(e)] = start[static_cast<size_t>(e - 1)];
         start[0] = 0;
 
-        std::fill(out, out + n_ * d, 0.0f);
+        // Every routed (token, slot) pair's input, grouped by expert, and all experts' gate/up
+        // and down products in two batched calls (two pool wake-ups per phase, not two per expert).
+        const int64_t pairs = n_ * k;
+        float* xs = grow(s_.expert_in, pairs * d);   // [pairs][d_model], expert e's at start[e]
+        float* g = grow(s_.tmp_a, pairs * f);        // [pairs][d_ff_expert]
+        float* u = grow(s_.tmp_b, pairs * f);        // [pairs][d_ff_expert]
+        float* ys = grow(s_.expert_out, pairs * d);  // [pairs][d_model]
+        for (int64_t r = 0; r < pairs; ++r)
+            std::memcpy(xs + r * d, h + (slots[static_cast<size_t>(r)] / k) * d,
+                        sizeof(float) * static_cast<size_t>(d));
+        const ExpertSet& x = l.experts;
+        std::vector<cpu::MatmulJob>& jobs = s_.jobs;
+        jobs.clear();
         for (int64_t e = 0; e < ne; ++e) {
             const int64_t first = start[static_cast<size_t>(e)], m = start[static_cast<size_t>(e + 1)] - first;
             if (m == 0) continue;
-            float* xs = grow(s_.expert_in, m * d);   // [m][d_model]
-            float* ys = grow(s_.expert_out, m * d);  // [m][d_model]
-            for (int64_t r = 0; r < m; ++r)
-                std::memcpy(xs + r * d, h + (slots[static_cast<size_t>(first + r)] / k) * d,
-                            sizeof(float) * static_cast<size_t>(d));
-            const ExpertSet& x = l.experts;
             const auto es = static_cast<size_t>(e);
-            ffn(x.gate[es], x.up[es], x.down[es], x.gate_bias ? x.gate_bias + e * f : nullptr,
-                x.up_bias ? x.up_bias + e * f : nullptr, x.down_bias ? x.down_bias + e * d : nullptr, xs, m, ys);
-            for (int64_t r = 0; r < m; ++r) {
-                const int64_t slot = slots[static_cast<size_t>(first + r)], t = slot / k;
+            jobs.push_back({x.gate[es], xs + first * d, m, g + first * f});
+            jobs.push_back({x.up[es], xs + first * d, m, u + first * f});
+        }
+        cpu::matmul_batch(jobs, pool_);
+        for (int64_t e = 0; e < ne; ++e) {
+            const int64_t first = start[static_cast<size_t>(e)], m = start[static_cast<size_t>(e + 1)] - first;
+            for (int64_t r = first; r < first + m; ++r) {
+                if (x.gate_bias != nullptr)
+                    for (int64_t j = 0; j < f; ++j) g[r * f + j] += x.gate_bias[e * f + j];
+                if (x.up_bias != nullptr)
+                    for (int64_t j = 0; j < f; ++j) u[r * f + j] += x.up_bias[e * f + j];
+            }
+        }
+        switch (c_.activation) {
+            case FfnActivation::SwiGlu: cpu::swiglu(g, u, pairs * f, g); break;
+            case FfnActivation::SwiGluOai: cpu::swiglu_oai(g, u, pairs * f, c_.swiglu_alpha, c_.swiglu_limit, g); break;
+        }
+        jobs.clear();
+        for (int64_t e = 0; e < ne; ++e) {
+            const int64_t first = start[static_cast<size_t>(e)], m = start[static_cast<size_t>(e + 1)] - first;
+            if (m > 0) jobs.push_back({x.down[static_cast<size_t>(e)], g + first * f, m, ys + first * d});
+        }
+        cpu::matmul_batch(jobs, pool_);
+
+        std::fill(out, out + n_ * d, 0.0f);
+        for (int64_t e = 0; e < ne; ++e) {
+            const int64_t first = start[static_cast<size_t>(e)], m = start[static_cast<size_t>(e + 1)] - first;
+            for (int64_t r = first; r < first + m; ++r) {
+                const int64_t slot = slots[static_cast<size_t>(r)], t = slot / k;
                 const float w = weights[slot];
+                if (x.down_bias != nullptr)
+                    for (int64_t j = 0; j < d; ++j) ys[r * d + j] += x.down_bias[e * d + j];
                 for (int64_t j = 0; j < d; ++j) out[t * d + j] += w * ys[r * d + j];
             }
         }
         if (c_.d_ff_shared > 0) {
-            float* ys = grow(s_.expert_out, n_ * d);  // [n][d_model]
-            ffn(l.shared_gate.w, l.shared_up.w, l.shared_down.w, nullptr, nullptr, nullptr, h, n_, ys);
+            float* shared = grow(s_.expert_out, n_ * d);  // [n][d_model]
+            ffn(l.shared_gate.w, l.shared_up.w, l.shared_down.w, nullptr, nullptr, nullptr, h, n_, shared);
             float* gate = grow(s_.shared_gate, n_);  // [n]
             if (l.shared_expert_gate.present()) {
                 linear(l.shared_expert_gate, h, n_, gate);
@@ -246,7 +279,7 @@ public:
                 std::fill(gate, gate + n_, 1.0f);
             }
             for (int64_t t = 0; t < n_; ++t)
-                for (int64_t j = 0; j < d; ++j) out[t * d + j] += gate[t] * ys[t * d + j];
+                for (int64_t j = 0; j < d; ++j) out[t * d + j] += gate[t] * shared[t * d + j];
         }
     }
 

@@ -45,6 +45,7 @@ struct ForwardScratch {
     std::vector<float> x, h, attn, ffn, q, k, v, tmp_a, tmp_b, tmp_c, router, weights, expert_in, expert_out,
         shared_gate;
     std::vector<int32_t> experts;
+    std::vector<cpu::MatmulJob> jobs;                    // an MoE layer's expert products
     std::vector<int64_t> slots_by_expert, expert_start;  // (token, slot) pairs grouped by expert
 };
 
