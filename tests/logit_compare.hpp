@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "format/model_file.hpp"
 
@@ -49,6 +50,21 @@ inline void check_argmax(LogitDiff& d, int32_t ours_best, std::span<const std::p
     d.detail = fmt::format("our argmax {}, reference top {} ({:.5f}) then {} ({:.5f})", ours_best, ref_top[0].first,
                            ref_top[0].second, ref_top.size() > 1 ? ref_top[1].first : -1,
                            ref_top.size() > 1 ? ref_top[1].second : 0.0f);
+}
+
+// Our full-vocabulary row against a reference's top entries, a JSON list of [id, logit] pairs in
+// descending order (as the llama.cpp fixtures record them): the values at those ids, and the argmax.
+inline LogitDiff compare_with_top(std::span<const float> logits, const nlohmann::json& top_pairs) {
+    std::vector<std::pair<int32_t, float>> top;
+    std::vector<float> ours, theirs;
+    for (const auto& pair : top_pairs) {
+        top.emplace_back(pair[0].get<int32_t>(), pair[1].get<float>());
+        ours.push_back(logits[static_cast<size_t>(top.back().first)]);
+        theirs.push_back(top.back().second);
+    }
+    LogitDiff d = compare_values(ours, theirs);
+    check_argmax(d, argmax_of(logits), top);
+    return d;
 }
 
 // Full-vocabulary rows.

@@ -10,10 +10,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "quant/fp16.hpp"
 #include "gguf_rewrite.hpp"
 #include "hymoe/engine.hpp"
 #include "logit_compare.hpp"
+#include "quant/fp16.hpp"
 #include "test_support.hpp"
 
 namespace hymoe {
@@ -157,15 +157,7 @@ TEST_P(LlamaCppReference, Q8_0WeightsMatchLlamaCpp) {
     ASSERT_EQ(tops.size(), prompt.size());
     for (size_t p = 0; p < prompt.size(); ++p) {
         const auto logits = session.all_logits().subspan(p * n_vocab, n_vocab);
-        std::vector<std::pair<int32_t, float>> top;
-        std::vector<float> ours, theirs;
-        for (const auto& pair : tops[p]) {
-            top.emplace_back(pair[0].get<int32_t>(), pair[1].get<float>());
-            ours.push_back(logits[static_cast<size_t>(top.back().first)]);
-            theirs.push_back(top.back().second);
-        }
-        auto d = test::compare_values(ours, theirs);
-        test::check_argmax(d, test::argmax_of(logits), top);
+        const test::LogitDiff d = test::compare_with_top(logits, tops[p]);
         worst = std::max(worst, d.rel_l2);
         EXPECT_LT(d.rel_l2, 1e-2) << "prompt position " << p << ": max abs diff " << d.max_abs;
         EXPECT_TRUE(d.argmax_ok) << "prompt position " << p << ": " << d.detail;

@@ -212,15 +212,7 @@ TEST_P(Requantize, LogitsMatchLlamaCppOnTheQuantizedModel) {
         size_t agree = 0;
         for (size_t p = 0; p < prompt.size(); ++p) {
             const auto logits = session.all_logits().subspan(p * n_vocab, n_vocab);
-            std::vector<std::pair<int32_t, float>> top;
-            std::vector<float> ours, theirs;
-            for (const auto& pair : tops[p]) {
-                top.emplace_back(pair[0].get<int32_t>(), pair[1].get<float>());
-                ours.push_back(logits[static_cast<size_t>(top.back().first)]);
-                theirs.push_back(top.back().second);
-            }
-            auto d = test::compare_values(ours, theirs);
-            test::check_argmax(d, test::argmax_of(logits), top);
+            const test::LogitDiff d = test::compare_with_top(logits, tops[p]);
             worst = std::max(worst, d.rel_l2);
             agree += d.argmax_ok ? 1 : 0;
             EXPECT_LT(d.rel_l2, 1e-2) << ftype << " prompt position " << p << ": max abs diff " << d.max_abs;
