@@ -684,6 +684,58 @@ TEST_P(MatmulTest, EveryIsaMatchesReferenceAtExtremes) {
     }
 }
 
+// One token at a time (the decode kernels), at the extremes above and with random weights, over
+// rows long enough that a kernel takes them in several passes.
+TEST_P(MatmulTest, EveryIsaMatchesReferenceForOneTokenOnLongRows) {
+    const TensorType type = GetParam();
+    if (!dequantizable(type)) GTEST_SKIP() << "quant::dequantize_row cannot decode " << type_name(type) << " yet";
+    const TypeTraits& t = type_traits(type);
+    if (t.block_size == 1) GTEST_SKIP() << "not a block type";
+    ThreadPool pool(2);
+    std::mt19937 rng(7 + static_cast<unsigned>(type));
+    const int64_t rows = 3, cols = 256 * 40;
+    for (int pattern = 0; pattern < 3; ++pattern) {
+        std::vector<float> x(static_cast<size_t>(cols));
+        for (int64_t c = 0; c < cols; ++c)
+            x[c] = pattern == 0 ? 1.0f : pattern == 1 ? -1.0f : (c % 2 == 0 ? 1.0f : -1.0f);
+        for (const int fill : {-1, 0x00, 0xff, 0x77, 0x88}) {
+            Weights w = random_weights(type, rows, cols, rng);
+            if (fill >= 0) {
+                const int64_t n_blocks = rows * cols / static_cast<int64_t>(t.block_size);
+                w.data.assign(w.data.size(), static_cast<std::byte>(fill));
+                for (int64_t b = 0; b < n_blocks; ++b) {
+                    std::byte* blk = w.data.data() + b * static_cast<int64_t>(t.type_size);
+                    if (type == TensorType::MXFP4) {
+                        blk[0] = static_cast<std::byte>(b % 2 == 0 ? 1 : 127);
+                        continue;
+                    }
+                    for (size_t at : f16_fields(type)) {
+                        const uint16_t h = f32_to_fp16(b % 2 == 0 ? 0.01f : -0.02f);
+                        std::memcpy(blk + at, &h, 2);
+                    }
+                }
+            }
+            const auto xs = fill < 0 ? random_activations(1, cols, rng) : x;
+            std::vector<float> ref(static_cast<size_t>(rows), NAN);
+            matmul_reference(w.ref(), xs.data(), 1, ref.data());
+            std::vector<double> want, mag;
+            double_reference(w, xs, 1, want, mag);
+            for (d::Isa isa : supported_isas()) {
+                std::vector<float> y(ref.size(), NAN);
+                d::matmul_with_isa(isa, w.ref(), xs.data(), 1, y.data(), &pool);
+                Mismatches m;
+                for (size_t i = 0; i < y.size(); ++i) {
+                    if (!(std::abs(y[i] - ref[i]) <= kRelTol * mag[i]))
+                        m.add("y[{}] = {}, reference {}", i, y[i], ref[i]);
+                }
+                EXPECT_EQ(m.count, 0) << d::isa_name(isa) << " " << type_name(type) << " fill " << fill << " pattern "
+                                      << pattern << "\n"
+                                      << m.text;
+            }
+        }
+    }
+}
+
 // The public entry point, with pools of several sizes.
 TEST_P(MatmulTest, DispatchedMatchesReference) {
     const TensorType type = GetParam();

@@ -419,6 +419,207 @@ void unpack_q3_K(const std::byte* row, int64_t k, int64_t, WeightPanel& p) {
     _mm512_store_ps(p.m, _mm512_setzero_ps());
 }
 
+// ---- fused single-token products (GEMV) of Q4_K and Q6_K ----
+//
+// One token reuses no weight, so decode does not unpack panels: each super-block is read once,
+// split into four vectors of unsigned values and multiplied (vpdpbusd) with the activations put
+// in the same element order once per tile. Each product dword covers 4 elements of one 16-element
+// sub-block; vpdpwssd multiplies it by the sub-block's integer scale (its low word; the high word
+// is 0) into the block's integer sum, which is scaled by d * dx once per block.
+
+// How far ahead of a block the fused kernels prefetch the weights (rows are contiguous).
+constexpr int kGemvPrefetch = 512;
+
+// One chunk of a token's activations for the fused kernels.
+struct alignas(64) GemvAct {
+    int8_t q[kChunk];  // four 64-byte vectors, element order chosen by the weight type
+    int16_t sb[16];    // sums of the 16 sub-blocks
+    int16_t g[8];      // sums of the 8 groups of 32
+    float d;
+};
+
+// Element order of GemvAct::q: kV: vector i as the panel's transpose (transpose4 of ActPanel::qs,
+// vector 0 = elements 0..31, 64..95; 1 = 32..63, 96..127; 2 and 3 the same + 128), the order of
+// Q4_K's nibbles; otherwise natural (vector i = elements 64 i .. 64 i + 63).
+template <bool kV>
+void make_gemv_act(const ActPanel& a, GemvAct& g) {
+    __m512i v[4];
+    for (int j = 0; j < 4; ++j) v[j] = _mm512_load_si512(a.qs + 64 * j);
+    transpose4(v);
+    if constexpr (!kV) {
+        const __m512i n0 = _mm512_shuffle_i64x2(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512i n1 = _mm512_shuffle_i64x2(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2));
+        const __m512i n2 = _mm512_shuffle_i64x2(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512i n3 = _mm512_shuffle_i64x2(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2));
+        v[0] = n0;
+        v[1] = n1;
+        v[2] = n2;
+        v[3] = n3;
+    }
+    for (int j = 0; j < 4; ++j) _mm512_store_si512(g.q + 64 * j, v[j]);
+    int s[16];
+    for (int lane = 0; lane < kChunkLanes; ++lane) s[kPanelSubBlock[lane]] = -a.corr[lane] / 128;
+    for (int i = 0; i < 16; ++i) g.sb[i] = static_cast<int16_t>(s[i]);
+    for (int i = 0; i < 8; ++i) g.g[i] = static_cast<int16_t>(s[2 * i] + s[2 * i + 1]);
+    g.d = a.dx[0];
+}
+
+// The control of a byte shuffle that turns 16 scale bytes (in every 128-bit lane) into dwords:
+// every dword of 128-bit lane q gets byte l_q, zero-extended.
+__m512i scale_index(int l0, int l1, int l2, int l3) {
+    const auto lane = [](int b) { return static_cast<int>(0x80808000u | static_cast<unsigned>(b)); };
+    return _mm512_setr_epi32(lane(l0), lane(l0), lane(l0), lane(l0), lane(l1), lane(l1), lane(l1), lane(l1), lane(l2),
+                             lane(l2), lane(l2), lane(l2), lane(l3), lane(l3), lane(l3), lane(l3));
+}
+
+// Rows [r, r + R) of a Q4_K tile against chunks [kc, kc + kn) of one token (acts: those chunks).
+template <int R>
+void gemv_q4_K_rows(const Tile& t, int64_t r, int64_t kc, int kn, const GemvAct* acts, float* out) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    // Vector i of a block's nibbles holds groups (0 2), (1 3), (4 6), (5 7) in 256-bit halves.
+    const __m512i idx0 = scale_index(0, 0, 2, 2), idx1 = scale_index(1, 1, 3, 3);
+    const __m512i idx2 = scale_index(4, 4, 6, 6), idx3 = scale_index(5, 5, 7, 7);
+    const quant::BlockQ4_K* rows[R];
+    __m512 acc[R];
+    __m128 accm[R];
+    for (int i = 0; i < R; ++i) {
+        rows[i] = reinterpret_cast<const quant::BlockQ4_K*>(t.w + static_cast<size_t>(r + i) * t.w_row_bytes) + kc;
+        acc[i] = _mm512_setzero_ps();
+        accm[i] = _mm_setzero_ps();
+    }
+    for (int k = 0; k < kn; ++k) {
+        const GemvAct& a = acts[k];
+        const __m512i x0 = _mm512_load_si512(a.q), x1 = _mm512_load_si512(a.q + 64);
+        const __m512i x2 = _mm512_load_si512(a.q + 128), x3 = _mm512_load_si512(a.q + 192);
+        const __m128i gs = _mm_load_si128(reinterpret_cast<const __m128i*>(a.g));
+        const __m128 dx = _mm_set1_ps(a.d);
+        for (int i = 0; i < R; ++i) {
+            const quant::BlockQ4_K& b = rows[i][k];
+            _mm_prefetch(reinterpret_cast<const char*>(&b) + kGemvPrefetch, _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(&b) + kGemvPrefetch + 64, _MM_HINT_T0);
+            const __m512i z0 = _mm512_loadu_si512(b.qs), z1 = _mm512_loadu_si512(b.qs + 64);
+            const __m128i sm = scales_mins_k4(b.scales);
+            const __m512i sc = _mm512_broadcast_i32x4(sm);
+            const __m512i zero = _mm512_setzero_si512();
+            const __m512i p0 = _mm512_dpbusd_epi32(zero, _mm512_and_si512(z0, m4), x0);
+            const __m512i p1 = _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), x1);
+            const __m512i p2 = _mm512_dpbusd_epi32(zero, _mm512_and_si512(z1, m4), x2);
+            const __m512i p3 = _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4), x3);
+            __m512i s0 = _mm512_madd_epi16(p0, _mm512_shuffle_epi8(sc, idx0));
+            __m512i s1 = _mm512_madd_epi16(p2, _mm512_shuffle_epi8(sc, idx2));
+            s0 = _mm512_dpwssd_epi32(s0, p1, _mm512_shuffle_epi8(sc, idx1));
+            s1 = _mm512_dpwssd_epi32(s1, p3, _mm512_shuffle_epi8(sc, idx3));
+            uint32_t dm;
+            std::memcpy(&dm, &b.d, sizeof dm);
+            const __m128 f = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dm))), dx);  // d dx, dmin dx
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_broadcastss_ps(f), acc[i]);
+            const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), gs);
+            accm[i] = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_permute_ps(f, 0x55), accm[i]);
+        }
+    }
+    for (int i = 0; i < R; ++i) {
+        const __m128 m = _mm_hadd_ps(accm[i], accm[i]);
+        out[i] = _mm512_reduce_add_ps(acc[i]) - _mm_cvtss_f32(_mm_hadd_ps(m, m));
+    }
+}
+
+// Rows [r, r + R) of a Q6_K tile (as gemv_q4_K_rows). Values q - 32 with q in 0..63: the products
+// take q and subtract 32 * sum(x) of each sub-block times its scale.
+template <int R>
+void gemv_q6_K_rows(const Tile& t, int64_t r, int64_t kc, int kn, const GemvAct* acts, float* out) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const __m512i m2 = _mm512_set1_epi8(0x03);
+    const __m512i low_word = _mm512_set1_epi32(0xffff);
+    const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(4));
+    const __m512i i2 = _mm512_add_epi32(i0, _mm512_set1_epi32(8));
+    const __m512i i3 = _mm512_add_epi32(i0, _mm512_set1_epi32(12));
+    const quant::BlockQ6_K* rows[R];
+    __m512 acc[R];
+    for (int i = 0; i < R; ++i) {
+        rows[i] = reinterpret_cast<const quant::BlockQ6_K*>(t.w + static_cast<size_t>(r + i) * t.w_row_bytes) + kc;
+        acc[i] = _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kn; ++k) {
+        const GemvAct& a = acts[k];
+        const __m512i x[4] = {_mm512_load_si512(a.q), _mm512_load_si512(a.q + 64), _mm512_load_si512(a.q + 128),
+                              _mm512_load_si512(a.q + 192)};
+        const __m256i sb = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.sb));
+        const __m256 dx = _mm256_set1_ps(a.d);
+        for (int i = 0; i < R; ++i) {
+            const quant::BlockQ6_K& b = rows[i][k];
+            for (int l = 0; l < 4; ++l)
+                _mm_prefetch(reinterpret_cast<const char*>(&b) + kGemvPrefetch + 64 * l, _MM_HINT_T0);
+            const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+            const __m512i sc = _mm512_and_si512(_mm512_cvtepi8_epi32(sc8), low_word);
+            __m512i s[2];
+            for (int h = 0; h < 2; ++h) {
+                const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+                const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+                const __m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+                const __m512i lo =
+                    _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(hz, m2), 4));
+                const __m512i hi =
+                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hz, 4), m2), 4));
+                const __m512i zero = _mm512_setzero_si512();
+                const __m512i p0 = _mm512_dpbusd_epi32(zero, lo, x[2 * h]);
+                const __m512i p1 = _mm512_dpbusd_epi32(zero, hi, x[2 * h + 1]);
+                s[h] = _mm512_madd_epi16(p0, _mm512_permutexvar_epi32(h == 0 ? i0 : i2, sc));
+                s[h] = _mm512_dpwssd_epi32(s[h], p1, _mm512_permutexvar_epi32(h == 0 ? i1 : i3, sc));
+            }
+            // - 32 * sum(scale * sub-block sum), in the low 256 bits.
+            const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), sb), 5);
+            const __m512i isum = _mm512_sub_epi32(_mm512_add_epi32(s[0], s[1]), _mm512_zextsi256_si512(corr));
+            const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(f16(b.d)), dx);
+            acc[i] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(_mm256_castps256_ps128(dd)), acc[i]);
+        }
+    }
+    for (int i = 0; i < R; ++i) out[i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+// Rows per call of the fused kernels: one. Two rows at once read two interleaved streams and
+// decoded a 1024 x 2048 Q4_K from memory at 6 GB/s instead of 16 (the prefetchers lose them).
+constexpr int kGemvRows = 1;
+constexpr int kGemvChunks = 32;  // activation chunks per pass (10 KiB)
+
+// One token's product through a fused kernel: kV as make_gemv_act, Rows<R> as gemv_q4_K_rows.
+template <bool kV, template <int> class Rows>
+void run_gemv(const Tile& t) {
+    const int64_t n_chunks = t.cols / kChunk;
+    GemvAct acts[kGemvChunks];
+    const auto* x = reinterpret_cast<const ActPanel*>(t.x + static_cast<size_t>(t.t0) * t.x_row_bytes);
+    float* y = t.y + t.t0 * t.rows;
+    for (int64_t kc = 0; kc < n_chunks; kc += kGemvChunks) {
+        const int kn = static_cast<int>(n_chunks - kc < kGemvChunks ? n_chunks - kc : kGemvChunks);
+        for (int k = 0; k < kn; ++k) make_gemv_act<kV>(x[kc + k], acts[k]);
+        int64_t r = t.r0;
+        float out[kGemvRows];
+        for (; r + kGemvRows <= t.r1; r += kGemvRows) {
+            Rows<kGemvRows>::run(t, r, kc, kn, acts, out);
+            for (int i = 0; i < kGemvRows; ++i) y[r + i] = kc == 0 ? out[i] : y[r + i] + out[i];
+        }
+        for (; r < t.r1; ++r) {
+            Rows<1>::run(t, r, kc, kn, acts, out);
+            y[r] = kc == 0 ? out[0] : y[r] + out[0];
+        }
+    }
+}
+
+template <int R>
+struct GemvQ4K {
+    static void run(const Tile& t, int64_t r, int64_t kc, int kn, const GemvAct* a, float* out) {
+        gemv_q4_K_rows<R>(t, r, kc, kn, a, out);
+    }
+};
+template <int R>
+struct GemvQ6K {
+    static void run(const Tile& t, int64_t r, int64_t kc, int kn, const GemvAct* a, float* out) {
+        gemv_q6_K_rows<R>(t, r, kc, kn, a, out);
+    }
+};
+
 }  // namespace
 
 void tile_quant_avx512(const Tile& t) {
@@ -434,9 +635,13 @@ void tile_quant_avx512(const Tile& t) {
         case T::MXFP4: return run_panels<false, 0, unpack_nibble_blocks<T::MXFP4, quant::BlockMxfp4>>(t, 32);
         case T::Q2_K: return run_panels<true, 0, unpack_q2_K>(t, 256);
         case T::Q3_K: return run_panels<false, 0, unpack_q3_K>(t, 256);
-        case T::Q4_K: return run_panels<true, 0, unpack_q4_K>(t, 256);
+        case T::Q4_K:
+            if (t.t1 - t.t0 == 1) return run_gemv<true, GemvQ4K>(t);
+            return run_panels<true, 0, unpack_q4_K>(t, 256);
         case T::Q5_K: return run_panels<true, 0, unpack_q5_K>(t, 256);
-        case T::Q6_K: return run_panels<false, 0, unpack_q6_K>(t, 256);
+        case T::Q6_K:
+            if (t.t1 - t.t0 == 1) return run_gemv<false, GemvQ6K>(t);
+            return run_panels<false, 0, unpack_q6_K>(t, 256);
         case T::IQ4_XS: return run_panels<false, 0, unpack_iq4_xs>(t, 256);
         default: return;  // matmul.cpp checked the type
     }
