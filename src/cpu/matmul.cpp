@@ -440,43 +440,8 @@ void dequantize_row(TensorType type, const std::byte* row, int64_t n, float* out
         throw Error(fmt::format("dequantize_row: {} elements is not a multiple of the {} block size {}", n,
                                 type_name(type), type_traits(type).block_size));
     }
-    if (quant::can_dequantize(type)) {
-        quant::dequantize_row(type, row, n, out);
-        return;
-    }
-    using detail::BlockMxfp4;
-    using detail::BlockQ8_0;
-    using detail::kQK;
-    switch (type) {
-        case TensorType::F32: std::memcpy(out, row, static_cast<size_t>(n) * sizeof(float)); return;
-        case TensorType::F16:
-            for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_f32(detail::load_u16(row + 2 * i));
-            return;
-        case TensorType::BF16:
-            for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(detail::load_u16(row + 2 * i));
-            return;
-        case TensorType::Q8_0:
-            for (int64_t b = 0; b < n / kQK; ++b) {
-                const std::byte* blk = row + b * sizeof(BlockQ8_0);
-                const float d = fp16_to_f32(detail::load_u16(blk));
-                for (int j = 0; j < kQK; ++j)
-                    out[b * kQK + j] = d * static_cast<float>(static_cast<int8_t>(blk[2 + j]));
-            }
-            return;
-        case TensorType::MXFP4:
-            for (int64_t b = 0; b < n / kQK; ++b) {
-                const std::byte* blk = row + b * sizeof(BlockMxfp4);
-                const float d = e8m0_to_f32_half(static_cast<uint8_t>(blk[0]));
-                for (int j = 0; j < kQK / 2; ++j) {
-                    const auto q = static_cast<uint8_t>(blk[1 + j]);
-                    out[b * kQK + j] = d * static_cast<float>(detail::kValuesMxfp4[q & 0x0f]);
-                    out[b * kQK + j + kQK / 2] = d * static_cast<float>(detail::kValuesMxfp4[q >> 4]);
-                }
-            }
-            return;
-        default: break;
-    }
-    throw Error(fmt::format("dequantize_row: type {} is not supported yet", type_name(type)));
+    // Every type matmul takes has a scalar decoder in quant/ (the reference, bit-equal to gguf-py).
+    quant::dequantize_row(type, row, n, out);
 }
 
 }  // namespace hymoe::cpu
