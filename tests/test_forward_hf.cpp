@@ -46,7 +46,7 @@ TEST_P(HfReference, PromptAndTeacherForcedDecodeLogits) {
     }
     const std::string model_dir = (hf_dir() / GetParam()).string();
     const double tol = test::tolerance_for(open_model_file(model_dir));
-    auto model = Model::load(model_dir, {.n_threads = 2, .n_ctx = 64});
+    auto model = Model::load(model_dir, {.n_threads = 2, .n_ctx = 64, .device = "cpu"});
     ASSERT_EQ(static_cast<size_t>(model->n_vocab()), n_vocab);
     Session session(model);
 
@@ -83,7 +83,7 @@ TEST_P(HfReference, ChunkedPrefillAndInterleavedSessions) {
         .read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * 4));
     const std::string model_dir = (hf_dir() / GetParam()).string();
     const double tol = test::tolerance_for(open_model_file(model_dir));
-    auto model = Model::load(model_dir, {.n_threads = 3, .n_ctx = 32});
+    auto model = Model::load(model_dir, {.n_threads = 3, .n_ctx = 32, .device = "cpu"});
     Session a(model), b(model);
     const size_t cuts[] = {0, 5, 6, tokens.size()};  // pieces of 5, 1 and the rest
     for (size_t i = 0; i + 1 < std::size(cuts); ++i) {

@@ -55,7 +55,7 @@ TEST_P(LlamaCppReference, PromptAndTeacherForcedDecodeLogits) {
     const std::vector<float> prompt_logits = read_f32(dir / "reference.prompt_logits.bin", prompt.size() * n_vocab);
 
     const double tol = test::tolerance_for(open_model_file((dir / "model.gguf").string()));
-    auto model = Model::load((dir / "model.gguf").string(), {.n_threads = 2, .n_ctx = 128});
+    auto model = Model::load((dir / "model.gguf").string(), {.n_threads = 2, .n_ctx = 128, .device = "cpu"});
     ASSERT_EQ(static_cast<size_t>(model->n_vocab()), n_vocab);
     Session session(model);
     session.prefill(prompt, true);
@@ -149,7 +149,7 @@ TEST_P(LlamaCppReference, Q8_0WeightsMatchLlamaCpp) {
     const auto ref = nlohmann::json::parse(test::read_text(ref_file));
     ASSERT_EQ(ref.at("prompt_tokens").get<std::vector<int32_t>>(), prompt);
 
-    Session session(Model::load(q8.string(), {.n_threads = 2, .n_ctx = 64}));
+    Session session(Model::load(q8.string(), {.n_threads = 2, .n_ctx = 64, .device = "cpu"}));
     session.prefill(prompt, true);
     const auto n_vocab = static_cast<size_t>(session.model().n_vocab());
     double worst = 0;

@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 // The message of the hymoe::Error that loading `path` throws ("" if it loads).
 std::string load_error(const std::string& path) {
     try {
-        Model::load(path, {.n_threads = 1, .n_ctx = 16});
+        Model::load(path, {.n_threads = 1, .n_ctx = 16, .device = "cpu"});
     } catch (const Error& e) {
         return e.what();
     }
@@ -60,7 +60,7 @@ fs::path rewrite(const fs::path& src, const fs::path& dst, const std::string& ke
 TEST(ModelLoad, SyntheticModelsLoadAndRun) {
     const fs::path dir = test::temp_dir_for_test();
     for (const std::string shape : {"tiny-qwen3moe", "tiny-mixtral"}) {
-        auto model = Model::load(synth_model(dir, shape).string(), {.n_threads = 2, .n_ctx = 16});
+        auto model = Model::load(synth_model(dir, shape).string(), {.n_threads = 2, .n_ctx = 16, .device = "cpu"});
         Session s(model);
         s.prefill(std::vector<int32_t>{1, 2, 3});
         s.decode(4);
@@ -122,7 +122,7 @@ TEST(ModelLoad, UnsupportedHfClassIsNamed) {
 
 TEST(ModelLoad, ContextOverflowIsAnError) {
     const fs::path dir = test::temp_dir_for_test();
-    auto model = Model::load(synth_model(dir, "tiny-qwen3moe").string(), {.n_threads = 1, .n_ctx = 4});
+    auto model = Model::load(synth_model(dir, "tiny-qwen3moe").string(), {.n_threads = 1, .n_ctx = 4, .device = "cpu"});
     Session s(model);
     s.prefill(std::vector<int32_t>{1, 2, 3});
     s.decode(4);

@@ -200,7 +200,7 @@ TEST_P(Requantize, LogitsMatchLlamaCppOnTheQuantizedModel) {
     for (const auto& [ftype, entry] : fx.at("ftypes").items()) {
         if (!entry.contains("top_logits")) continue;
         const fs::path file = quantized(ref_root, ftype);
-        Session session(Model::load(file.string(), {.n_threads = 2, .n_ctx = 64}));
+        Session session(Model::load(file.string(), {.n_threads = 2, .n_ctx = 64, .device = "cpu"}));
         session.prefill(prompt, true);
         const auto n_vocab = static_cast<size_t>(session.model().n_vocab());
         const auto& tops = entry.at("top_logits");
@@ -245,7 +245,7 @@ TEST(RequantizeAll, QuantizedLogitsStayCloseToF32) {
             o.allow_requantize = true;
             o.n_threads = 2;
             quantize_model(o);
-            Session session(Model::load(file.string(), {.n_threads = 2, .n_ctx = 64}));
+            Session session(Model::load(file.string(), {.n_threads = 2, .n_ctx = 64, .device = "cpu"}));
             session.prefill(prompt, true);
             const auto n_vocab = static_cast<size_t>(session.model().n_vocab());
             const std::vector<float> f32 = read_f32(dir / "reference.prompt_logits.bin", prompt.size() * n_vocab);

@@ -54,7 +54,7 @@ std::string cannot_run(const SynthOptions& o) {
 // Loads the model and evaluates a few tokens; the logits must be finite and look like a real
 // model's (standard deviation of a few units).
 void expect_runs(const fs::path& path, const std::vector<int32_t>& tokens = {1, 17, 300, 5, 42, 7, 900, 3}) {
-    auto model = Model::load(path.string(), {.n_threads = 2, .n_ctx = 64});
+    auto model = Model::load(path.string(), {.n_threads = 2, .n_ctx = 64, .device = "cpu"});
     Session session(model);
     session.prefill(tokens);
     session.decode(11);
@@ -267,7 +267,7 @@ struct RoutingStats {
 
 // Runs random token sequences through the model and counts the last MoE layer's selections.
 RoutingStats measure_routing(const fs::path& path, int n_seqs = 8, int n_tokens = 64) {
-    auto model = Model::load(path.string(), {.n_threads = 2, .n_ctx = n_tokens});
+    auto model = Model::load(path.string(), {.n_threads = 2, .n_ctx = n_tokens, .device = "cpu"});
     const Model::Impl& m = model->impl();
     const auto E = static_cast<size_t>(m.config.n_experts), k = static_cast<size_t>(m.config.n_experts_used);
     std::vector<double> count(E);
@@ -280,13 +280,13 @@ RoutingStats measure_routing(const fs::path& path, int n_seqs = 8, int n_tokens 
             state = state * 6364136223846793005ULL + 1442695040888963407ULL;
             t = static_cast<int32_t>((state >> 33) % static_cast<uint64_t>(m.config.n_vocab));
         }
-        KvCache cache(m.config, n_tokens);
-        ForwardScratch scratch;
+        auto context = m.backend->new_context(n_tokens);
         std::vector<float> logits;
-        forward(m, cache, 0, tokens, false, scratch, logits);
+        forward(m, *context, n_tokens, 0, tokens, false, logits);
+        // The CPU backend's routing buffer holds the last layer's choices: [n_tokens][k]
+        const int32_t* chosen = context->expert_ids(n_tokens * static_cast<int64_t>(k));
         for (int t = 0; t < n_tokens; ++t) {
-            std::vector<int32_t> set(scratch.experts.begin() + static_cast<ptrdiff_t>(static_cast<size_t>(t) * k),
-                                     scratch.experts.begin() + static_cast<ptrdiff_t>(static_cast<size_t>(t + 1) * k));
+            std::vector<int32_t> set(chosen + static_cast<size_t>(t) * k, chosen + static_cast<size_t>(t + 1) * k);
             for (int32_t e : set) count[static_cast<size_t>(e)] += 1;
             std::sort(set.begin(), set.end());
             sets.push_back(std::move(set));

@@ -30,3 +30,15 @@ std::vector<GpuDevice> list_gpus(std::string* why_none = nullptr);
 std::string gpu_selftest();
 
 }  // namespace hymoe
+
+namespace hymoe {
+
+// What one GPU can do, measured now: the limits `hymoe bench` reads GPU figures against.
+struct GpuProbe {
+    double copy_gbs = 0;     // device-to-device copy, bytes read + written per second / 1e9
+    double bf16_tflops = 0;  // cuBLAS dense bf16 GEMM 8192^3 with f32 accumulation, TFLOP/s
+    std::string error;       // non-empty when it could not be measured (then both are 0)
+};
+GpuProbe probe_gpu(int index);
+
+}  // namespace hymoe

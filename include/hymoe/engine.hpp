@@ -21,6 +21,11 @@ namespace hymoe {
 struct LoadOptions {
     int n_threads = 0;     // compute threads; 0 = all hardware threads
     int64_t n_ctx = 4096;  // KV cache length per session; 0 = the model's training context
+    // Where the forward pass runs: "auto" (GPU 0 when one is present and the weights fit in
+    // gpu_mem, else the CPU, saying why once), "cpu", "cuda" or "cuda:N" (an error when that GPU
+    // cannot be used or the weights do not fit).
+    std::string device = "auto";
+    uint64_t gpu_mem = 0;  // GPU memory budget in bytes; 0 = the device's free memory less a margin
 };
 
 class Model {
@@ -35,6 +40,7 @@ public:
     int64_t n_vocab() const;
     int64_t n_ctx() const;  // per-session context length
     int n_threads() const;
+    const std::string& backend_name() const;  // "cpu" or "cuda:0 (NVIDIA H100 80GB HBM3)"
 
     struct Impl;
     const Impl& impl() const { return *impl_; }

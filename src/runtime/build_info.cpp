@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "hymoe/error.hpp"
 #ifdef HYMOE_WITH_CUDA
 #include "cuda/device.hpp"
+#include "cuda/probe.hpp"
 #endif
 
 namespace hymoe {
@@ -44,6 +46,23 @@ std::string gpu_selftest() {
 #else
     return "hymoe was built without CUDA";
 #endif
+}
+
+GpuProbe probe_gpu(int index) {
+    GpuProbe out;
+#ifdef HYMOE_WITH_CUDA
+    try {
+        const cuda::DeviceLimits l = cuda::measure_device_limits(index);
+        out.copy_gbs = l.copy_gbs;
+        out.bf16_tflops = l.bf16_tflops;
+    } catch (const Error& e) {
+        out.error = e.what();
+    }
+#else
+    (void)index;
+    out.error = "hymoe was built without CUDA";
+#endif
+    return out;
 }
 
 }  // namespace hymoe

@@ -1,14 +1,78 @@
 // Model and Session: the library API over the forward pass.
 #include "hymoe/engine.hpp"
 
-#include <fmt/format.h>
+#include <charconv>
+#include <mutex>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "hymoe/build_info.hpp"
 #include "hymoe/error.hpp"
+#include "runtime/cpu_backend.hpp"
 #include "runtime/forward.hpp"
+#ifdef HYMOE_CUDA_BACKEND
+#include "runtime/cuda_backend.hpp"
+#endif
 
 namespace hymoe {
 
 // ---- Model ----------------------------------------------------------------------------------
+
+namespace {
+
+// "cuda" -> 0, "cuda:3" -> 3; nullopt for anything else.
+std::optional<int> cuda_device_index(const std::string& device) {
+    if (device == "cuda") return 0;
+    if (!device.starts_with("cuda:")) return std::nullopt;
+    int index = -1;
+    const char* first = device.data() + 5;
+    const char* last = device.data() + device.size();
+    const auto [end, ec] = std::from_chars(first, last, index);
+    if (ec != std::errc() || end != last || first == last || index < 0) return std::nullopt;
+    return index;
+}
+
+#ifdef HYMOE_CUDA_BACKEND
+// The engine says once per process why it runs on the CPU when a GPU was possible.
+void note_cpu_fallback(const std::string& why) {
+    static std::once_flag once;
+    std::call_once(once, [&] { spdlog::info("running on the CPU: {}", why); });
+}
+#endif
+
+// Chooses and builds the backend LoadOptions::device asks for.
+std::unique_ptr<Backend> make_backend(Model::Impl& m, const LoadOptions& options) {
+    const std::string& device = options.device;
+    if (device == "cpu") return make_cpu_backend(m.config, m.weights, m.pool);
+    const std::optional<int> index = device == "auto" ? std::optional<int>(0) : cuda_device_index(device);
+    if (!index)
+        throw Error(fmt::format("device '{}' is not one of auto, cpu, cuda, cuda:N", device));
+#ifdef HYMOE_CUDA_BACKEND
+    CudaBackendOptions cuda_options;
+    cuda_options.device = *index;
+    cuda_options.gpu_mem = options.gpu_mem;
+    if (device != "auto") return make_cuda_backend(m.config, m.weights, cuda_options);
+    std::string why;
+    if (list_gpus(&why).empty()) {
+        note_cpu_fallback("no usable GPU (" + why + ")");
+        return make_cpu_backend(m.config, m.weights, m.pool);
+    }
+    try {
+        return make_cuda_backend(m.config, m.weights, cuda_options);
+    } catch (const Error& e) {
+        note_cpu_fallback(e.what());
+        return make_cpu_backend(m.config, m.weights, m.pool);
+    }
+#else
+    if (device != "auto")
+        throw Error(fmt::format("device '{}': hymoe was built without CUDA (HYMOE_CUDA=OFF or no nvcc at build time)",
+                                device));
+    return make_cpu_backend(m.config, m.weights, m.pool);
+#endif
+}
+
+}  // namespace
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
@@ -23,6 +87,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
     auto impl =
         std::make_unique<Impl>(std::move(file), std::move(config), std::move(weights), n_ctx, options.n_threads);
     impl->arch_name = std::string(arch_spec(impl->config.arch).gguf_arch);
+    impl->backend = make_backend(*impl, options);
+    impl->backend_name = impl->backend->name();
     return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 
@@ -41,29 +107,30 @@ int64_t Model::n_ctx() const {
 int Model::n_threads() const {
     return impl_->pool.size();
 }
+const std::string& Model::backend_name() const {
+    return impl_->backend_name;
+}
 
 // ---- Session --------------------------------------------------------------------------------
 
 struct Session::State {
-    KvCache cache;
-    ForwardScratch scratch;
-    std::vector<float> logits;  // [n_out][n_vocab] of the last call
+    std::unique_ptr<BackendContext> context;  // KV cache and scratch, in the backend's memory
+    std::vector<float> logits;                // [n_out][n_vocab] of the last call
     int64_t n_out = 0;
     int64_t n_past = 0;
-
-    State(const ModelConfig& config, int64_t n_ctx) : cache(config, n_ctx) {}
 };
 
 Session::Session(std::shared_ptr<const Model> model) : model_(std::move(model)) {
     if (!model_) throw Error("Session needs a model");
-    state_ = std::make_unique<State>(model_->impl().config, model_->n_ctx());
+    state_ = std::make_unique<State>();
+    state_->context = model_->impl().backend->new_context(model_->n_ctx());
 }
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 
 void Session::prefill(std::span<const int32_t> tokens, bool all_logits) {
-    forward(model_->impl(), state_->cache, state_->n_past, tokens, all_logits, state_->scratch, state_->logits);
+    forward(model_->impl(), *state_->context, model_->n_ctx(), state_->n_past, tokens, all_logits, state_->logits);
     state_->n_past += static_cast<int64_t>(tokens.size());
     state_->n_out = all_logits ? static_cast<int64_t>(tokens.size()) : 1;
 }

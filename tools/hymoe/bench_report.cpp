@@ -114,8 +114,9 @@ nlohmann::ordered_json row_json(const BenchRow& row, const Machine& machine) {
     j["build_commit"] = build_info().version;
     j["build_number"] = 0;
     j["cpu_info"] = cpu_info(machine);
-    j["gpu_info"] = "";
-    j["backends"] = "CPU";
+    const bool gpu = row.backend != "cpu";
+    j["gpu_info"] = gpu ? row.backend : "";
+    j["backends"] = gpu ? "CUDA" : "CPU";
     j["model_filename"] = row.model_filename;
     j["model_type"] = row.model_type;
     j["model_size"] = row.model_size;

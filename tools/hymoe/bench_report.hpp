@@ -45,6 +45,7 @@ struct BenchRow {
     double limit_ts = 0;
     std::string limit_kind;
     double peak_gops = 0;  // the kernels' in-cache rate over this test's mix of types
+    std::string backend = "cpu";  // Model::backend_name(): "cpu" or "cuda:0 (NVIDIA H100 ...)"
     ProbeRecord probe;     // the machine at this thread count
 
     int64_t n_tokens() const { return n_prompt > 0 ? n_prompt : n_gen; }

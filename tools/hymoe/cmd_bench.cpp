@@ -9,6 +9,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <memory>
 #include <random>
@@ -22,9 +23,11 @@
 #include "bench_cost.hpp"
 #include "bench_report.hpp"
 #include "commands.hpp"
+#include "device_flags.hpp"
 #include "cpu/matmul.hpp"
 #include "cpu/probe.hpp"
 #include "cpu/thread_pool.hpp"
+#include "hymoe/build_info.hpp"
 #include "hymoe/engine.hpp"
 #include "hymoe/error.hpp"
 
@@ -46,6 +49,7 @@ struct BenchArgs {
     int probe_ms = 200;      // per matmul type
     double mem_bw = 0;       // > 0: use instead of the bandwidth probe
     double kernel_gops = 0;  // > 0: use for every type instead of the matmul probe
+    DeviceFlags device;
 };
 
 // "128,512" (or repeated flags) -> numbers >= min_value.
@@ -137,6 +141,29 @@ ProbeResult run_probes(const BenchArgs& args, int n_threads, uint64_t probe_byte
     return r;
 }
 
+// On a GPU the limits are the GPU's: a device-to-device copy for memory (the weights are read
+// from device memory) and cuBLAS's dense bf16 GEMM for compute, whatever the weight type.
+ProbeResult run_gpu_probes(const BenchArgs& args, int n_threads, const std::string& backend,
+                           const std::set<TensorType>& types, Progress& progress) {
+    ProbeResult r;
+    r.record.n_threads = n_threads;
+    const std::string::size_type colon = backend.find(':');
+    const int device = colon == std::string::npos ? 0 : std::atoi(backend.c_str() + colon + 1);
+    GpuProbe gpu;
+    if (args.mem_bw <= 0 || args.kernel_gops <= 0) {
+        progress.show(fmt::format("{}: copy bandwidth and bf16 GEMM probes", backend));
+        gpu = probe_gpu(device);
+        if (!gpu.error.empty()) throw Error("GPU probe: " + gpu.error);
+    }
+    r.probes.mem_bw_gbs = args.mem_bw > 0 ? args.mem_bw : gpu.copy_gbs;
+    r.record.mem_bw_source = args.mem_bw > 0 ? "given by --mem-bw" : "GPU device-to-device copy of 1 GiB, read + written";
+    const double gops = args.kernel_gops > 0 ? args.kernel_gops : gpu.bf16_tflops * 1000.0;
+    for (TensorType type : types) r.probes.gops[type] = gops;
+    r.record.kernel_gops.emplace_back(args.kernel_gops > 0 ? "given" : "cublas bf16 gemm", gops);
+    r.record.mem_bw_gbs = r.probes.mem_bw_gbs;
+    return r;
+}
+
 // One test's timed repetitions (after one untimed warm-up), in nanoseconds.
 std::vector<uint64_t> time_test(Session& session, const std::vector<int32_t>& tokens, bool is_prefill,
                                 const BenchArgs& args, int repetitions, const std::string& label, Progress& progress) {
@@ -190,9 +217,10 @@ void run_bench(const BenchArgs& args) {
     probe_bytes = std::max<uint64_t>(probe_bytes, 1u << 20);
 
     Progress progress(args.progress);
-    const LoadOptions load{.n_threads = static_cast<int>(threads.front()),
-                           .n_ctx = std::max<int64_t>({max_p, max_n, 1})};
+    LoadOptions load{.n_threads = static_cast<int>(threads.front()), .n_ctx = std::max<int64_t>({max_p, max_n, 1})};
+    apply_device_flags(args.device, load);
     auto model = Model::load(args.model, load);
+    const bool on_gpu = model->backend_name() != "cpu";
     const ModelCost cost = model_cost(*model);
     const std::string model_type =
         fmt::format("{} {}.A{} {}", model->architecture(), short_count(static_cast<double>(cost.file_params)),
@@ -202,7 +230,9 @@ void run_bench(const BenchArgs& args) {
     std::set<TensorType> types{TensorType::F32};
     for (const auto& [type, ops] : decode_cost(cost, 1).ops) types.insert(type);
     std::vector<ProbeResult> probes;
-    for (int64_t t : threads) probes.push_back(run_probes(args, static_cast<int>(t), probe_bytes, types, progress));
+    for (int64_t t : threads)
+        probes.push_back(on_gpu ? run_gpu_probes(args, static_cast<int>(t), model->backend_name(), types, progress)
+                                : run_probes(args, static_cast<int>(t), probe_bytes, types, progress));
 
     progress.clear();
     if (args.output == "md") {
@@ -219,7 +249,9 @@ void run_bench(const BenchArgs& args) {
         const int n_threads = static_cast<int>(threads[ti]);
         if (model->n_threads() != n_threads) {
             model.reset();
-            model = Model::load(args.model, {.n_threads = n_threads, .n_ctx = load.n_ctx});
+            LoadOptions again = load;
+            again.n_threads = n_threads;
+            model = Model::load(args.model, again);
         }
         Session session(model);
         struct Test {
@@ -240,6 +272,7 @@ void run_bench(const BenchArgs& args) {
             row.n_prompt = test.n_prompt;
             row.n_gen = test.n_gen;
             row.probe = probes[ti].record;
+            row.backend = model->backend_name();
             const bool is_prefill = test.n_prompt > 0;
             const TestCost tc = is_prefill ? prefill_cost(cost, test.n_prompt) : decode_cost(cost, test.n_gen);
             const Limit limit = test_limit(tc, is_prefill, probes[ti].probes);
@@ -296,6 +329,7 @@ void add_bench_command(CLI::App& app) {
     cmd->add_option("--mem-bw", args->mem_bw, "memory bandwidth in GB/s to use instead of probing it");
     cmd->add_option("--kernel-gops", args->kernel_gops,
                     "matmul rate in GOP/s to use for every type instead of probing");
+    add_device_flags(cmd, args->device);
     cmd->callback([args] { run_bench(*args); });
 }
 

@@ -16,6 +16,7 @@
 
 #include "chat/chat_template.hpp"
 #include "commands.hpp"
+#include "device_flags.hpp"
 #include "generate.hpp"
 #include "hymoe/error.hpp"
 #include "line_reader.hpp"
@@ -34,6 +35,7 @@ struct ChatArgs {
     ChatFlags chat_flags;
     std::vector<std::string> stop;
     SamplingParams sampling;
+    DeviceFlags device;
 };
 
 // Set by SIGINT while an answer is being prefilled or generated. A lock-free atomic is safe to
@@ -187,7 +189,9 @@ void run_chat(const ChatArgs& args) {
     const Tokenizer tokenizer = load_tokenizer(args.model);
     const ChatTemplate chat = ChatTemplate::for_model(args.model, tokenizer, args.chat_flags.template_path);
     const Sampler check_sampling(args.sampling);  // bad sampling values fail before the weights load
-    const auto model = Model::load(args.model, {.n_threads = args.threads, .n_ctx = args.ctx});
+    LoadOptions options{.n_threads = args.threads, .n_ctx = args.ctx};
+    apply_device_flags(args.device, options);
+    const auto model = Model::load(args.model, options);
     note_random_weights(args.model);
     ChatLoop loop(args, tokenizer, chat, model);
     LineReader reader;
@@ -235,6 +239,7 @@ void add_chat_command(CLI::App& app) {
     cmd->add_option("-t,--threads", args->threads, "compute threads (0: all)")->check(CLI::NonNegativeNumber);
     cmd->add_option("-c,--ctx", args->ctx, "context length")->capture_default_str()->check(CLI::PositiveNumber);
     add_sampling_options(*cmd, args->sampling);
+    add_device_flags(cmd, args->device);
     cmd->add_option("--stop", args->stop, "end an answer when this text is generated (repeatable)");
     add_chat_flags(*cmd, args->chat_flags);
     cmd->callback([args] { run_chat(*args); });

@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include "commands.hpp"
+#include "device_flags.hpp"
 #include "hymoe/engine.hpp"
 #include "hymoe/error.hpp"
 #include "token_ids.hpp"
@@ -25,6 +26,7 @@ struct EvalArgs {
     std::string logits_out;
     int threads = 0;
     int64_t ctx = 0;
+    DeviceFlags device;
 };
 
 void run_eval(const EvalArgs& args) {
@@ -33,6 +35,7 @@ void run_eval(const EvalArgs& args) {
     LoadOptions options;
     options.n_threads = args.threads;
     options.n_ctx = args.ctx > 0 ? args.ctx : static_cast<int64_t>(tokens.size());
+    apply_device_flags(args.device, options);
     const auto model = Model::load(args.model, options);
     Session session(model);
     session.prefill(tokens, true);
@@ -73,6 +76,7 @@ void add_eval_command(CLI::App& app) {
     cmd->add_option("--top", args->top, "logits shown per position (0: none)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--logits-out", args->logits_out,
                     "write every position's logits as raw little-endian float32 [n_tokens][n_vocab]");
+    add_device_flags(cmd, args->device);
     cmd->add_option("-t,--threads", args->threads, "compute threads (0: all)")->check(CLI::NonNegativeNumber);
     cmd->add_option("-c,--ctx", args->ctx, "context length (default: the number of tokens)")
         ->check(CLI::NonNegativeNumber);

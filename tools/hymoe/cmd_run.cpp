@@ -11,6 +11,7 @@
 
 #include "chat/chat_template.hpp"
 #include "commands.hpp"
+#include "device_flags.hpp"
 #include "generate.hpp"
 #include "hymoe/engine.hpp"
 #include "hymoe/error.hpp"
@@ -33,6 +34,7 @@ struct RunArgs {
     ChatFlags chat_flags;
     std::vector<std::string> stop;
     SamplingParams sampling;
+    DeviceFlags device;
 };
 
 void run_generate(RunArgs args) {
@@ -59,7 +61,9 @@ void run_generate(RunArgs args) {
     if (args.verbose_prompt)
         fmt::print(stderr, "prompt ({} tokens):\n{}\n[end of prompt]\n", prompt.size(), prompt_text);
     Sampler sampler(args.sampling);
-    const auto model = Model::load(args.model, {.n_threads = args.threads, .n_ctx = args.ctx});
+    LoadOptions options{.n_threads = args.threads, .n_ctx = args.ctx};
+    apply_device_flags(args.device, options);
+    const auto model = Model::load(args.model, options);
     if (static_cast<int64_t>(prompt.size()) >= model->n_ctx())
         throw Error(fmt::format("the prompt is {} tokens, the context only {} (-c)", prompt.size(), model->n_ctx()));
     for (int32_t t : prompt) sampler.accept(t);
@@ -101,6 +105,7 @@ void add_run_command(CLI::App& app) {
     cmd->add_option("-c,--ctx", args->ctx, "context length")->capture_default_str()->check(CLI::PositiveNumber);
     add_sampling_options(*cmd, args->sampling);
     cmd->add_option("--stop", args->stop, "stop when this text is generated (repeatable)");
+    add_device_flags(cmd, args->device);
     cmd->add_flag("--no-special", args->no_special, "treat special-token text in the prompt as plain text");
     cmd->add_flag("--chat", args->chat, "apply the model's chat template to the prompt as one user message");
     cmd->add_option("--system", args->system, "with --chat: a system message before the prompt");

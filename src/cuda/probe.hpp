@@ -1,0 +1,13 @@
+// Measured limits of one GPU (see probe.cpp). Throws hymoe::Error when a CUDA call fails.
+#pragma once
+
+namespace hymoe::cuda {
+
+struct DeviceLimits {
+    double copy_gbs = 0;     // device-to-device copy of 1 GiB: (read + written) bytes / s / 1e9
+    double bf16_tflops = 0;  // cuBLAS bf16 GEMM 8192^3 with f32 accumulation
+};
+
+DeviceLimits measure_device_limits(int device);
+
+}  // namespace hymoe::cuda

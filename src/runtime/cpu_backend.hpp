@@ -1,0 +1,17 @@
+// The CPU backend: every BackendContext op on the host, with the thread pool and the kernels of
+// src/cpu. Its numerics are the reference the GPU backend is checked against, and they follow
+// ggml's CPU backend so logits match llama.cpp.
+#pragma once
+
+#include <memory>
+
+#include "cpu/thread_pool.hpp"
+#include "runtime/backend.hpp"
+
+namespace hymoe {
+
+// weights and pool must outlive the backend (both belong to the Model).
+std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& config, const ModelWeights& weights,
+                                          cpu::ThreadPool& pool);
+
+}  // namespace hymoe
