@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds hymoe and runs every test, twice:
-#   build/       Release, CUDA when nvcc is present (GPU tests skip, saying why, without a GPU)
+#   build/       Release, CUDA when nvcc is present (GPU tests skip, saying why, without a GPU; the
+#                CPU-side checks of the GPU code, such as the block decoders, still run)
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, CPU only: the file readers,
 #                their bad-input and fuzz-corpus tests, the CPU ops, the forward pass, the
 #                tokenizers, the chat templates (Jinja), the sampler and the CLI run under the
@@ -12,7 +13,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 jobs=$(nproc)
 
-cmake -S . -B build -G Ninja -DHYMOE_CUDA=AUTO -DCMAKE_BUILD_TYPE=Release >/dev/null
+# CUDA code is compiled for Ampere (sm_80, the oldest GPU hymoe supports) and Hopper (sm_90, which
+# has code paths of its own): every device path compiles, at half the time of all four defaults.
+cmake -S . -B build -G Ninja -DHYMOE_CUDA=AUTO -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=80;90" >/dev/null
 cmake --build build -j"$jobs"
 
 cmake -S . -B build-asan -G Ninja -DHYMOE_CUDA=OFF -DHYMOE_SANITIZE=ON -DHYMOE_BUILD_BENCH=OFF \

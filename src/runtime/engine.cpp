@@ -11,7 +11,7 @@
 #include "hymoe/error.hpp"
 #include "runtime/cpu_backend.hpp"
 #include "runtime/forward.hpp"
-#ifdef HYMOE_CUDA_BACKEND
+#ifdef HYMOE_WITH_CUDA
 #include "runtime/cuda_backend.hpp"
 #endif
 
@@ -33,11 +33,19 @@ std::optional<int> cuda_device_index(const std::string& device) {
     return index;
 }
 
-#ifdef HYMOE_CUDA_BACKEND
-// The engine says once per process why it runs on the CPU when a GPU was possible.
-void note_cpu_fallback(const std::string& why) {
+#ifdef HYMOE_WITH_CUDA
+// The engine says once per process why it runs on the CPU when a GPU was possible: a warning
+// when a GPU is there but cannot take the model, a debug line when there is none (the usual
+// case of a CPU-only machine; `hymoe info` and the run summary say it too).
+void note_cpu_fallback(const std::string& why, bool gpu_present) {
     static std::once_flag once;
-    std::call_once(once, [&] { spdlog::info("running on the CPU: {}", why); });
+    std::call_once(once, [&] {
+        if (gpu_present) {
+            spdlog::warn("running on the CPU: {}", why);
+        } else {
+            spdlog::debug("running on the CPU: {}", why);
+        }
+    });
 }
 #endif
 
@@ -48,20 +56,20 @@ std::unique_ptr<Backend> make_backend(Model::Impl& m, const LoadOptions& options
     const std::optional<int> index = device == "auto" ? std::optional<int>(0) : cuda_device_index(device);
     if (!index)
         throw Error(fmt::format("device '{}' is not one of auto, cpu, cuda, cuda:N", device));
-#ifdef HYMOE_CUDA_BACKEND
+#ifdef HYMOE_WITH_CUDA
     CudaBackendOptions cuda_options;
     cuda_options.device = *index;
     cuda_options.gpu_mem = options.gpu_mem;
     if (device != "auto") return make_cuda_backend(m.config, m.weights, cuda_options);
     std::string why;
     if (list_gpus(&why).empty()) {
-        note_cpu_fallback("no usable GPU (" + why + ")");
+        note_cpu_fallback("no usable GPU (" + why + ")", false);
         return make_cpu_backend(m.config, m.weights, m.pool);
     }
     try {
         return make_cuda_backend(m.config, m.weights, cuda_options);
     } catch (const Error& e) {
-        note_cpu_fallback(e.what());
+        note_cpu_fallback(e.what(), true);
         return make_cpu_backend(m.config, m.weights, m.pool);
     }
 #else

@@ -179,7 +179,7 @@ std::string markdown_row(const BenchRow& row, const Machine& machine) {
     const double avg = mean(ts);
     return fmt::format("| {:<30} | {:>10} | {:>10} | {:<12} | {:>7} | {:>8} | {:>20} | {:>10.2f} | {:>7} | {:>7} |\n",
                        row.model_type, human_bytes(row.model_size),
-                       human_count(static_cast<double>(row.model_n_params)), fmt::format("CPU {}", machine.isa),
+                       human_count(static_cast<double>(row.model_n_params)), row.backend == "cpu" ? fmt::format("CPU {}", machine.isa) : row.backend.substr(0, row.backend.find(' ')),
                        row.n_threads, row.test_name(), fmt::format("{:.2f} ± {:.2f}", avg, stddev(ts)), row.limit_ts,
                        row.limit_kind == "memory" ? "mem" : "compute",
                        row.limit_ts > 0 ? fmt::format("{:.1f}%", 100.0 * avg / row.limit_ts) : "-");

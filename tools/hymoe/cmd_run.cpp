@@ -86,9 +86,10 @@ void run_generate(RunArgs args) {
         fmt::print(stderr, "note: generation stopped: the context of {} tokens is full (-c)\n", model->n_ctx());
     fmt::print(
         stderr,
-        "prompt: {} tokens in {:.3f} s ({:.1f} tok/s); generation: {} tokens in {:.3f} s ({:.1f} tok/s); seed {}\n",
+        "prompt: {} tokens in {:.3f} s ({:.1f} tok/s); generation: {} tokens in {:.3f} s ({:.1f} tok/s); seed {}; "
+        "on {}\n",
         prompt.size(), prompt_s, static_cast<double>(prompt.size()) / prompt_s, g.n_generated, g.seconds,
-        g.n_generated / std::max(g.seconds, 1e-9), sampler.seed());
+        g.n_generated / std::max(g.seconds, 1e-9), sampler.seed(), model->backend_name());
 }
 
 }  // namespace
