@@ -22,6 +22,7 @@
 
 #include "cuda/memory.hpp"
 #include "format/tensor_type.hpp"
+#include "gpu_matrix_support.hpp"
 #include "gpu_test_support.hpp"
 #include "launch.hpp"
 #include "matmul_internal.hpp"
@@ -29,104 +30,21 @@
 #include "quant/quant.hpp"
 
 namespace hymoe::kernels {
-// gtest prints parameters with this (found by ADL) instead of as raw bytes.
-void PrintTo(WeightType type, std::ostream* os) {
-    *os << type_name(static_cast<TensorType>(static_cast<uint32_t>(type)));
-}
-}  // namespace hymoe::kernels
-
-namespace hymoe::kernels {
 namespace {
 
+using test::block_elems;
+using test::guard_untouched;
+using test::HostMatrix;
 using test::kPoison;
 using test::random_floats;
+using test::tensor_type;
 
-constexpr WeightType kAllTypes[] = {
-    WeightType::F32,  WeightType::F16,  WeightType::BF16, WeightType::Q4_0,   WeightType::Q4_1,   WeightType::Q5_0,
-    WeightType::Q5_1, WeightType::Q8_0, WeightType::Q2_K, WeightType::Q3_K,   WeightType::Q4_K,   WeightType::Q5_K,
-    WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS, WeightType::MXFP4,
-};
-constexpr double kRelTol = 2e-4;  // of Σ|w||x|: f32 summation order only
+constexpr double kRelTol = 2e-4;   // of Σ|w||x|: f32 summation order only
 constexpr int64_t kGuardRows = 3;  // poisoned rows of y past the output, which must stay NaN
-
-TensorType tensor_type(WeightType t) {
-    return static_cast<TensorType>(static_cast<uint32_t>(t));
-}
-int64_t block_elems(WeightType t) {
-    return type_traits(tensor_type(t)).block_size;
-}
-
-// A weight matrix quantized on the host, and what the kernel multiplies by.
-struct HostMatrix {
-    int64_t rows = 0, cols = 0, row_bytes = 0;
-    std::vector<std::byte> bytes;  // [rows][row_bytes] as stored
-    std::vector<float> w;          // [rows][cols] decoded, rounded to bf16
-};
-
-// pad: bytes added to every row (row_bytes past the minimum), as a matrix inside a wider buffer
-// has; 2 keeps rows 2-byte aligned only, like a GGUF file's.
-HostMatrix make_matrix(WeightType type, int64_t rows, int64_t cols, uint32_t seed, int64_t pad = 0) {
-    HostMatrix m;
-    m.rows = rows;
-    m.cols = cols;
-    m.row_bytes = static_cast<int64_t>(row_bytes(tensor_type(type), static_cast<uint64_t>(cols)).value()) + pad;
-    m.bytes.resize(static_cast<size_t>(rows * m.row_bytes));
-    m.w.resize(static_cast<size_t>(rows * cols));
-    const std::vector<float> src = random_floats(static_cast<size_t>(rows * cols), seed);
-    for (int64_t r = 0; r < rows; ++r) {
-        std::byte* row = m.bytes.data() + r * m.row_bytes;
-        quant::quantize_row(tensor_type(type), src.data() + r * cols, cols, row);
-        quant::dequantize_row(tensor_type(type), row, cols, m.w.data() + r * cols);
-    }
-    for (float& v : m.w) v = quant::round_to_bf16(v);
-    return m;
-}
 
 std::vector<float> round_bf16(std::vector<float> v) {
     for (float& x : v) x = quant::round_to_bf16(x);
     return v;
-}
-
-// Compares got[i] with want[i] within kRelTol * scale[i] (+ a tiny absolute floor for rows whose
-// products all vanish); prints at most ten mismatches.
-::testing::AssertionResult close_to_scale(const std::vector<float>& got, const std::vector<double>& want,
-                                          const std::vector<double>& scale) {
-    size_t bad = 0;
-    std::string msg;
-    for (size_t i = 0; i < want.size(); ++i) {
-        const double err = std::fabs(double(got[i]) - want[i]);
-        if (!(std::isfinite(got[i]) && err <= kRelTol * scale[i] + 1e-6)) {
-            if (bad < 10) {
-                msg += "\n  [" + std::to_string(i) + "] got " + std::to_string(got[i]) + " want " +
-                       std::to_string(want[i]) + " (scale " + std::to_string(scale[i]) + ")";
-            }
-            ++bad;
-        }
-    }
-    if (bad == 0) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << bad << " of " << want.size() << " elements differ" << msg;
-}
-
-// The guard rows after the first `valid` floats of y are still the poison.
-::testing::AssertionResult guard_untouched(const std::vector<float>& y, size_t valid) {
-    for (size_t i = valid; i < y.size(); ++i)
-        if (!std::isnan(y[i])) return ::testing::AssertionFailure() << "guard element " << i << " was written";
-    return ::testing::AssertionSuccess();
-}
-
-// want[p][r] = Σ_c w[r][c] · x[xrow(p)][c] in double, and scale[p][r] = Σ_c |w[r][c] · x[xrow(p)][c]|.
-void reference(const HostMatrix& m, const float* x_row, double* want, double* scale) {
-    for (int64_t r = 0; r < m.rows; ++r) {
-        const float* w = m.w.data() + r * m.cols;
-        double s = 0, a = 0;
-        for (int64_t c = 0; c < m.cols; ++c) {
-            const double p = double(w[c]) * double(x_row[c]);
-            s += p;
-            a += std::fabs(p);
-        }
-        want[r] = s;
-        scale[r] = a;
-    }
 }
 
 class CudaGemm : public ::testing::TestWithParam<WeightType> {};
@@ -134,17 +52,17 @@ class CudaGemm : public ::testing::TestWithParam<WeightType> {};
 // ---- one matrix ----
 
 // matmul_gemm on one matrix; x_shift floats of offset make x not 16-byte aligned.
-void check_single(WeightType type, int64_t rows, int64_t cols, int64_t n, int64_t pad, int64_t x_shift,
-                  uint32_t seed) {
+void check_single(WeightType type, int64_t rows, int64_t cols, int64_t n, int64_t pad, int64_t x_shift, uint32_t seed) {
     SCOPED_TRACE("rows " + std::to_string(rows) + " cols " + std::to_string(cols) + " n " + std::to_string(n) +
                  " row pad " + std::to_string(pad) + " x shift " + std::to_string(x_shift));
-    const HostMatrix m = make_matrix(type, rows, cols, seed, pad);
+    const HostMatrix m = test::make_matrix(type, rows, cols, seed, pad, true);
     const cuda::DeviceBuffer<std::byte> w_dev = cuda::to_device(m.bytes);
     const WeightMatrix w{type, w_dev.get(), rows, cols, m.row_bytes};
     const std::vector<float> x = random_floats(static_cast<size_t>(n * cols), seed + 1);
     const std::vector<float> xr = round_bf16(x);
     std::vector<double> want(static_cast<size_t>(n * rows)), scale(want.size());
-    for (int64_t t = 0; t < n; ++t) reference(m, xr.data() + t * cols, want.data() + t * rows, scale.data() + t * rows);
+    for (int64_t t = 0; t < n; ++t)
+        test::reference_product(m, xr.data() + t * cols, want.data() + t * rows, scale.data() + t * rows);
 
     cuda::DeviceBuffer<float> x_dev(static_cast<size_t>(n * cols + x_shift));
     cuda::check(cudaMemcpy(x_dev.get() + x_shift, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice),
@@ -156,7 +74,7 @@ void check_single(WeightType type, int64_t rows, int64_t cols, int64_t n, int64_
     std::vector<float> y = y_dev.download();
     EXPECT_TRUE(guard_untouched(y, want.size()));
     y.resize(want.size());
-    EXPECT_TRUE(close_to_scale(y, want, scale));
+    EXPECT_TRUE(test::close_to_scale(y, want, scale, kRelTol));
 }
 
 TEST_P(CudaGemm, MatchesReferenceProduct) {
@@ -246,7 +164,7 @@ void check_grouped(WeightType type, int64_t n_tokens, int64_t n_experts, int64_t
     std::vector<int64_t> at(static_cast<size_t>(n_experts), -1);
     for (int64_t e = 0; e < n_experts; ++e) {
         if (r.offsets[e + 1] == r.offsets[e]) continue;
-        m[e] = make_matrix(type, rows, cols, seed + 1 + static_cast<uint32_t>(e), pad);
+        m[e] = test::make_matrix(type, rows, cols, seed + 1 + static_cast<uint32_t>(e), pad, true);
         at[e] = static_cast<int64_t>(all.size());
         all.insert(all.end(), m[e].bytes.begin(), m[e].bytes.end());
     }
@@ -267,7 +185,8 @@ void check_grouped(WeightType type, int64_t n_tokens, int64_t n_experts, int64_t
     std::vector<double> want(static_cast<size_t>(n_pairs * rows)), scale(want.size());
     for (int64_t e = 0; e < n_experts; ++e)
         for (int32_t p = r.offsets[e]; p < r.offsets[e + 1]; ++p)
-            reference(m[e], xr.data() + int64_t(x_rows[p]) * cols, want.data() + p * rows, scale.data() + p * rows);
+            test::reference_product(m[e], xr.data() + int64_t(x_rows[p]) * cols, want.data() + p * rows,
+                                    scale.data() + p * rows);
 
     const cuda::DeviceBuffer<float> x_dev = cuda::to_device(x);
     const cuda::DeviceBuffer<int32_t> x_rows_dev = cuda::to_device(x_rows);
@@ -297,7 +216,7 @@ void check_grouped(WeightType type, int64_t n_tokens, int64_t n_experts, int64_t
     std::vector<float> y = y_dev.download();
     EXPECT_TRUE(guard_untouched(y, want.size()));
     y.resize(want.size());
-    EXPECT_TRUE(close_to_scale(y, want, scale));
+    EXPECT_TRUE(test::close_to_scale(y, want, scale, kRelTol));
 }
 
 TEST_P(CudaGemm, GroupedMatchesReferenceProduct) {
@@ -311,7 +230,7 @@ TEST_P(CudaGemm, GroupedMatchesReferenceProduct) {
     check_grouped(type, 100, 8, 2, true, 2, seed + 400);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTypes, CudaGemm, ::testing::ValuesIn(kAllTypes),
+INSTANTIATE_TEST_SUITE_P(AllTypes, CudaGemm, ::testing::ValuesIn(test::kAllWeightTypes),
                          [](const ::testing::TestParamInfo<WeightType>& param_info) {
                              return std::string(type_name(tensor_type(param_info.param)));
                          });

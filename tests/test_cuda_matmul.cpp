@@ -24,6 +24,7 @@
 
 #include "cuda/memory.hpp"
 #include "format/tensor_type.hpp"
+#include "gpu_matrix_support.hpp"
 #include "gpu_test_support.hpp"
 #include "launch.hpp"
 #include "matmul_internal.hpp"
@@ -35,88 +36,21 @@ namespace {
 
 using cuda::DeviceBuffer;
 using cuda::to_device;
+using test::block_elems;
+using test::close_to_scale;
+using test::guard_untouched;
+using test::HostMatrix;
 using test::kPoison;
+using test::make_matrix;
 using test::random_floats;
+using test::tensor_type;
 
-constexpr WeightType kAllTypes[] = {
-    WeightType::F32,  WeightType::F16,  WeightType::BF16, WeightType::Q4_0,   WeightType::Q4_1,   WeightType::Q5_0,
-    WeightType::Q5_1, WeightType::Q8_0, WeightType::Q2_K, WeightType::Q3_K,   WeightType::Q4_K,   WeightType::Q5_K,
-    WeightType::Q6_K, WeightType::IQ4_NL, WeightType::IQ4_XS, WeightType::MXFP4,
-};
 constexpr double kGemvTol = 2e-5;  // of Σ|w||x|: f32 products, f32 sums in another order
 constexpr double kGemmTol = 1e-2;  // of Σ|w||x|: bf16 weights and activations
 constexpr int64_t kGuardRows = 2;  // poisoned rows of y past the output
 
-TensorType tensor_type(WeightType t) {
-    return static_cast<TensorType>(static_cast<uint32_t>(t));
-}
 std::string name(WeightType t) {
     return std::string(type_name(tensor_type(t)));
-}
-int64_t block_elems(WeightType t) {
-    return type_traits(tensor_type(t)).block_size;
-}
-
-// A matrix quantized on the host: its bytes (rows `row_bytes` apart, maybe padded) and its
-// decoded values.
-struct HostMatrix {
-    int64_t rows = 0, cols = 0, row_bytes = 0;
-    std::vector<std::byte> bytes;  // [rows][row_bytes]
-    std::vector<float> w;          // [rows][cols]
-};
-
-HostMatrix make_matrix(WeightType type, int64_t rows, int64_t cols, uint32_t seed, int64_t row_pad = 0) {
-    HostMatrix m;
-    m.rows = rows;
-    m.cols = cols;
-    m.row_bytes = static_cast<int64_t>(row_bytes(tensor_type(type), static_cast<uint64_t>(cols)).value()) + row_pad;
-    m.bytes.assign(static_cast<size_t>(rows * m.row_bytes), std::byte{0x5a});
-    m.w.resize(static_cast<size_t>(rows * cols));
-    const std::vector<float> src = random_floats(static_cast<size_t>(rows * cols), seed);
-    for (int64_t r = 0; r < rows; ++r) {
-        std::byte* row = m.bytes.data() + r * m.row_bytes;
-        quant::quantize_row(tensor_type(type), src.data() + r * cols, cols, row);
-        quant::dequantize_row(tensor_type(type), row, cols, m.w.data() + r * cols);
-    }
-    return m;
-}
-
-// want[r] = Σ_c w[r][c] x[c] in double; scale[r] = Σ_c |w[r][c] x[c]|.
-void reference(const HostMatrix& m, const float* x, double* want, double* scale) {
-    for (int64_t r = 0; r < m.rows; ++r) {
-        const float* w = m.w.data() + r * m.cols;
-        double s = 0, a = 0;
-        for (int64_t c = 0; c < m.cols; ++c) {
-            const double p = double(w[c]) * double(x[c]);
-            s += p;
-            a += std::fabs(p);
-        }
-        want[r] = s;
-        scale[r] = a;
-    }
-}
-
-::testing::AssertionResult close_to_scale(const std::vector<float>& got, const std::vector<double>& want,
-                                          const std::vector<double>& scale, double tol) {
-    size_t bad = 0;
-    std::string msg;
-    for (size_t i = 0; i < want.size(); ++i) {
-        const double err = std::fabs(double(got[i]) - want[i]);
-        if (!(std::isfinite(got[i]) && err <= tol * scale[i] + 1e-6)) {
-            if (bad++ < 10) {
-                msg += "\n  [" + std::to_string(i) + "] got " + std::to_string(got[i]) + " want " +
-                       std::to_string(want[i]) + " (scale " + std::to_string(scale[i]) + ")";
-            }
-        }
-    }
-    if (bad == 0) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << bad << " of " << want.size() << " elements differ" << msg;
-}
-
-::testing::AssertionResult guard_untouched(const std::vector<float>& y, size_t valid) {
-    for (size_t i = valid; i < y.size(); ++i)
-        if (!std::isnan(y[i])) return ::testing::AssertionFailure() << "guard element " << i << " was written";
-    return ::testing::AssertionSuccess();
 }
 
 void sync() {
@@ -134,7 +68,8 @@ void check_matmul(const HostMatrix& m, const WeightMatrix& w, int64_t n, bool of
     if (gemm)
         for (float& v : xq) v = quant::round_to_bf16(v);
     std::vector<double> want(static_cast<size_t>(n * rows)), scale(want.size());
-    for (int64_t t = 0; t < n; ++t) reference(m, xq.data() + t * cols, want.data() + t * rows, scale.data() + t * rows);
+    for (int64_t t = 0; t < n; ++t)
+        test::reference_product(m, xq.data() + t * cols, want.data() + t * rows, scale.data() + t * rows);
 
     const DeviceBuffer<float> x_dev = to_device(x);
     DeviceBuffer<float> y_dev(static_cast<size_t>((n + kGuardRows) * rows));
@@ -234,12 +169,16 @@ struct DeviceRouting {
     DeviceBuffer<int32_t> experts, pair_order, pair_pos, offsets, active, n_active;
     DeviceBuffer<float> weights;
     explicit DeviceRouting(const Routing& r)
-        : experts(to_device(r.experts)), pair_order(to_device(r.pair_order)), pair_pos(to_device(r.pair_pos)),
-          offsets(to_device(r.offsets)), active(to_device(r.active)),
-          n_active(to_device(std::vector<int32_t>{r.n_active})), weights(to_device(r.weights)) {}
+        : experts(to_device(r.experts)),
+          pair_order(to_device(r.pair_order)),
+          pair_pos(to_device(r.pair_pos)),
+          offsets(to_device(r.offsets)),
+          active(to_device(r.active)),
+          n_active(to_device(std::vector<int32_t>{r.n_active})),
+          weights(to_device(r.weights)) {}
     ExpertRouting view(const Routing& r) const {
-        return ExpertRouting{experts.get(), weights.get(), pair_order.get(), pair_pos.get(), offsets.get(),
-                             active.get(), n_active.get(), r.n_tokens, r.n_used};
+        return ExpertRouting{experts.get(), weights.get(),  pair_order.get(), pair_pos.get(), offsets.get(),
+                             active.get(),  n_active.get(), r.n_tokens,       r.n_used};
     }
 };
 
@@ -284,7 +223,8 @@ void check_grouped(WeightType type, int64_t n_tokens, int64_t n_experts, int64_t
     std::vector<double> want(static_cast<size_t>(n_pairs * rows)), scale(want.size());
     for (int64_t e = 0; e < n_experts; ++e)
         for (int32_t p = r.offsets[e]; p < r.offsets[e + 1]; ++p)
-            reference(ex.m[e], xq.data() + int64_t(x_rows[p]) * cols, want.data() + p * rows, scale.data() + p * rows);
+            test::reference_product(ex.m[e], xq.data() + int64_t(x_rows[p]) * cols, want.data() + p * rows,
+                                    scale.data() + p * rows);
 
     const DeviceRouting dr(r);
     const DeviceBuffer<float> x_dev = to_device(x);
@@ -326,7 +266,7 @@ TEST_P(CudaMatmul, GroupedBothPathsMatchDoubleProduct) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTypes, CudaMatmul, ::testing::ValuesIn(kAllTypes),
+INSTANTIATE_TEST_SUITE_P(AllTypes, CudaMatmul, ::testing::ValuesIn(test::kAllWeightTypes),
                          [](const ::testing::TestParamInfo<WeightType>& param_info) { return name(param_info.param); });
 
 // ---- the expert FFN ----
@@ -429,10 +369,10 @@ void check_ffn(const FfnCase& c, int64_t n_tokens, bool use_group, uint32_t seed
         dr.offsets = to_device(std::vector<int32_t>(static_cast<size_t>(c.n_experts + 1), -1));
         dr.n_active = to_device(std::vector<int32_t>{-1});
         DeviceBuffer<std::byte> temp(std::max<size_t>(group_by_expert_temp_bytes(n_pairs, c.n_experts), 1));
-        cuda::check(group_by_expert(dr.experts.get(), n_pairs, c.n_experts, dr.pair_order.get(), dr.pair_pos.get(),
-                                    dr.offsets.get(), dr.active.get(), dr.n_active.get(), temp.get(), temp.bytes(),
-                                    nullptr),
-                    "group_by_expert");
+        cuda::check(
+            group_by_expert(dr.experts.get(), n_pairs, c.n_experts, dr.pair_order.get(), dr.pair_pos.get(),
+                            dr.offsets.get(), dr.active.get(), dr.n_active.get(), temp.get(), temp.bytes(), nullptr),
+            "group_by_expert");
         sync();
     }
     const DeviceBuffer<float> x_dev = to_device(x);
@@ -505,7 +445,8 @@ TEST(CudaExpertFfn, WithGroupByExpert) {
 // ---- argument checks: rejected before anything reaches the device, so no GPU is needed ----
 
 TEST(CudaMatmulArgs, SupportedTypes) {
-    for (const WeightType t : kAllTypes) EXPECT_TRUE(supports_weight_type(static_cast<int32_t>(t))) << name(t);
+    for (const WeightType t : test::kAllWeightTypes)
+        EXPECT_TRUE(supports_weight_type(static_cast<int32_t>(t))) << name(t);
     for (const int32_t id : {4, 5, 9, 15, 16, 24, 29, 40, 1000, -1}) EXPECT_FALSE(supports_weight_type(id)) << id;
 }
 
