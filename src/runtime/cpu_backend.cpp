@@ -102,13 +102,21 @@ public:
     }
 
     void rope(float* x, int64_t n, int64_t n_heads, int64_t token_stride, int64_t head_stride, int64_t pos0) override {
-        cos_.resize(static_cast<size_t>(c_.rope.n_dims / 2));
-        sin_.resize(cos_.size());
-        for (int64_t t = 0; t < n; ++t) {
-            cpu::rope_angles(c_.rope, pos0 + t, cos_.data(), sin_.data());
-            for (int64_t i = 0; i < n_heads; ++i)
-                cpu::rope_rotate(c_.rope, cos_.data(), sin_.data(), x + t * token_stride + i * head_stride);
+        const int64_t pairs = c_.rope.n_dims / 2;
+        // q and k of a layer (and every layer) rotate the same positions: the angles are computed
+        // once per pass, not once per call.
+        if (pos0 != angles_pos0_ || n > angles_n_) {
+            cos_.resize(static_cast<size_t>(n * pairs));  // [n][pairs]
+            sin_.resize(cos_.size());
+            for (int64_t t = 0; t < n; ++t)
+                cpu::rope_angles(c_.rope, pos0 + t, cos_.data() + t * pairs, sin_.data() + t * pairs);
+            angles_pos0_ = pos0;
+            angles_n_ = n;
         }
+        for (int64_t t = 0; t < n; ++t)
+            for (int64_t i = 0; i < n_heads; ++i)
+                cpu::rope_rotate(c_.rope, cos_.data() + t * pairs, sin_.data() + t * pairs,
+                                 x + t * token_stride + i * head_stride);
     }
 
     void attention(const AttentionArgs& a) override {
@@ -156,7 +164,9 @@ private:
     std::vector<KvStorage> kv_;
     std::array<std::vector<float>, static_cast<size_t>(Buf::Count)> buffers_;
     std::vector<int32_t> expert_ids_;
-    std::vector<float> cos_, sin_, gather_, scatter_;
+    std::vector<float> cos_, sin_;  // [angles_n_][rope.n_dims / 2] for positions angles_pos0_, ...
+    int64_t angles_pos0_ = -1, angles_n_ = 0;
+    std::vector<float> gather_, scatter_;
     // moe_experts' own: inputs, gate, up and outputs of every (token, slot) pair, grouped by expert
     std::vector<float> expert_in_, expert_gate_, expert_up_, expert_out_;
     std::vector<cpu::MatmulJob> jobs_;
