@@ -80,18 +80,21 @@ __global__ void bias_glu_kernel(const float* gate, const float* __restrict__ up,
     const int64_t n = n_pairs * d_ff;
     for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < n; idx += int64_t(gridDim.x) * blockDim.x) {
         const int64_t p = idx / d_ff, i = idx - p * d_ff;
-        float g = gate[idx], u = up[idx];
-        if (gate_bias != nullptr || up_bias != nullptr) {
-            const int64_t e = experts[pair_order[p]];
-            if (gate_bias != nullptr) g += gate_bias[e * d_ff + i];
-            if (up_bias != nullptr) u += up_bias[e * d_ff + i];
+        const int64_t e = experts[pair_order[p]];
+        if (e < 0) {  // a skipped pair (sorted last): gate and up were never computed for it
+            act[idx] = 0.0f;
+            continue;
         }
+        float g = gate[idx], u = up[idx];
+        if (gate_bias != nullptr) g += gate_bias[e * d_ff + i];
+        if (up_bias != nullptr) u += up_bias[e * d_ff + i];
         act[idx] = gemv::glu_value(kind, alpha, limit, g, u);
     }
 }
 
 // out[t][j] = Σ_k weights[t][k] · (down[pair_pos[t*n_used + k]][j] + down_bias[experts[t][k]][j]),
-// k ascending. down: [n_pairs][d_model], out: [n_tokens][d_model].
+// k ascending, over the pairs whose expert is not negative. down: [n_pairs][d_model],
+// out: [n_tokens][d_model].
 __global__ void combine_kernel(const float* __restrict__ down, const float* __restrict__ down_bias,
                                const int32_t* __restrict__ experts, const float* __restrict__ weights,
                                const int32_t* __restrict__ pair_pos, int64_t n_tokens, int32_t n_used, int64_t d_model,
@@ -102,8 +105,10 @@ __global__ void combine_kernel(const float* __restrict__ down, const float* __re
         float acc = 0.0f;
         for (int k = 0; k < n_used; ++k) {
             const int64_t pair = t * n_used + k;
+            const int32_t e = experts[pair];
+            if (e < 0) continue;  // skipped: computed elsewhere (the CPU) or not at all
             float v = down[int64_t(pair_pos[pair]) * d_model + j];
-            if (down_bias != nullptr) v += down_bias[int64_t(experts[pair]) * d_model + j];
+            if (down_bias != nullptr) v += down_bias[int64_t(e) * d_model + j];
             acc += weights[pair] * v;
         }
         out[idx] = acc;

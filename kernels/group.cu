@@ -38,9 +38,17 @@ size_t cub_sort_bytes(int n_pairs, int bits) {
     return err == cudaSuccess ? bytes : std::numeric_limits<size_t>::max();
 }
 
-// Our arrays ahead of CUB's scratch: sorted keys [n_pairs] and the identity values [n_pairs].
+// Our arrays ahead of CUB's scratch: keys [n_pairs], sorted keys [n_pairs] and the identity
+// values [n_pairs].
 size_t own_bytes(int64_t n_pairs) {
-    return 2 * align_up(sizeof(int32_t) * static_cast<size_t>(n_pairs));
+    return 3 * align_up(sizeof(int32_t) * static_cast<size_t>(n_pairs));
+}
+
+// A pair with a negative expert (one the GPU skips) gets key n_experts, so it sorts after every
+// expert's pairs and outside every expert's range.
+__global__ void keys_kernel(const int32_t* __restrict__ experts, int n, int n_experts, uint32_t* __restrict__ keys) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+        keys[i] = experts[i] < 0 ? static_cast<uint32_t>(n_experts) : static_cast<uint32_t>(experts[i]);
 }
 
 __global__ void iota_kernel(int32_t* __restrict__ v, int n) {
@@ -93,7 +101,7 @@ size_t group_by_expert_temp_bytes(int64_t n_pairs, int64_t n_experts) {
     if (n_pairs < 0 || n_pairs > std::numeric_limits<int32_t>::max() || n_experts < 1 ||
         n_experts >= std::numeric_limits<int32_t>::max())
         return 0;
-    const size_t cub = cub_sort_bytes(static_cast<int>(n_pairs), key_bits(n_experts));
+    const size_t cub = cub_sort_bytes(static_cast<int>(n_pairs), key_bits(n_experts + 1));
     if (cub == std::numeric_limits<size_t>::max()) return 0;
     return kAlign + own_bytes(n_pairs) + cub;  // kAlign: room to align the caller's pointer
 }
@@ -114,26 +122,27 @@ cudaError_t group_by_expert(const int32_t* experts, int64_t n_pairs, int64_t n_e
     }
     if (experts == nullptr || pair_order == nullptr || pair_pos == nullptr || temp == nullptr)
         return cudaErrorInvalidValue;
-    const int bits = key_bits(n_experts);
+    const int bits = key_bits(n_experts + 1);  // keys run to n_experts (skipped pairs)
     const size_t cub = cub_sort_bytes(n, bits);
     if (cub == std::numeric_limits<size_t>::max()) return cudaErrorInvalidValue;
 
-    // Carve the scratch: [align][sorted keys][identity values][CUB's scratch].
+    // Carve the scratch: [align][keys][sorted keys][identity values][CUB's scratch].
     auto* base = static_cast<uint8_t*>(temp);
     const size_t skip = align_up(reinterpret_cast<uintptr_t>(base)) - reinterpret_cast<uintptr_t>(base);
     if (temp_bytes < skip + own_bytes(n) + cub) return cudaErrorInvalidValue;
-    auto* sorted_keys = reinterpret_cast<uint32_t*>(base + skip);                                      // [n_pairs]
-    auto* identity = reinterpret_cast<int32_t*>(base + skip + align_up(sizeof(int32_t) * size_t(n)));  // [n_pairs]
+    const size_t array = align_up(sizeof(int32_t) * size_t(n));
+    auto* keys = reinterpret_cast<uint32_t*>(base + skip);                   // [n_pairs]
+    auto* sorted_keys = reinterpret_cast<uint32_t*>(base + skip + array);    // [n_pairs]
+    auto* identity = reinterpret_cast<int32_t*>(base + skip + 2 * array);    // [n_pairs]
     void* cub_temp = base + skip + own_bytes(n);
     size_t cub_temp_bytes = cub;
 
     const unsigned blocks = static_cast<unsigned>(std::min((n + kThreads - 1) / kThreads, 4096));
     iota_kernel<<<blocks, kThreads, 0, stream>>>(identity, n);
-    // Expert ids are non-negative: sorting their bits as unsigned is sorting them. LSD radix
-    // sort is stable, so pairs of one expert keep their (token, slot) order.
-    cudaError_t err =
-        cub::DeviceRadixSort::SortPairs(cub_temp, cub_temp_bytes, reinterpret_cast<const uint32_t*>(experts),
-                                        sorted_keys, identity, pair_order, n, 0, bits, stream);
+    keys_kernel<<<blocks, kThreads, 0, stream>>>(experts, n, ne, keys);
+    // LSD radix sort is stable, so pairs of one expert keep their (token, slot) order.
+    cudaError_t err = cub::DeviceRadixSort::SortPairs(cub_temp, cub_temp_bytes, keys, sorted_keys, identity,
+                                                      pair_order, n, 0, bits, stream);
     if (err != cudaSuccess) return err;
     boundaries_kernel<<<blocks, kThreads, 0, stream>>>(sorted_keys, pair_order, n, ne, pair_pos, offsets);
     active_kernel<<<1, kThreads, 0, stream>>>(offsets, ne, active, n_active);

@@ -95,6 +95,8 @@ cudaError_t route(const RouterParams& p, const float* logits, const float* selec
 //   offsets    [n_experts+1]  expert e's positions are offsets[e] .. offsets[e+1]
 //   active     [n_experts]    experts with at least one pair, ascending; the rest of the array unspecified
 //   n_active   [1]
+// A pair whose expert is negative is skipped: it sorts after all others, outside every
+// expert's range (the GPU expert tier marks so the pairs the CPU computes).
 // temp: group_by_expert_temp_bytes(n_pairs, n_experts) bytes of device scratch.
 size_t group_by_expert_temp_bytes(int64_t n_pairs, int64_t n_experts);
 cudaError_t group_by_expert(const int32_t* experts, int64_t n_pairs, int64_t n_experts, int32_t* pair_order,
@@ -143,7 +145,8 @@ struct ExpertRouting {
 };
 
 // out[t] = Σ_k weights[t][k] · (down_e(glu(gate_e(x[t]) + gate_bias_e, up_e(x[t]) + up_bias_e)) + down_bias_e),
-// e = experts[t][k], summed in slot order k. x, out: [n_tokens][d_model]; out is overwritten.
+// e = experts[t][k], summed in slot order k over the pairs with e >= 0 (a negative expert is a
+// pair computed elsewhere). x, out: [n_tokens][d_model]; out is overwritten.
 // scratch: expert_ffn_scratch_bytes(...) bytes of device memory.
 size_t expert_ffn_scratch_bytes(const ExpertWeights& w, int64_t n_tokens, int64_t n_used);
 cudaError_t expert_ffn(const ExpertWeights& w, const ExpertRouting& r, const GluParams& glu, const float* x,

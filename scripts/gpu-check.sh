@@ -13,7 +13,8 @@
 # script keeps inside HYMOE_DEADLINE_S seconds (default 540: the tool allows 600 per command).
 #
 # Files in OUT_DIR (the tool returns at most 8): gpu-check.json, build.log, tests.log, bench.log,
-# bench_gpu.json, e2e.json, and sanitizer.log with HYMOE_SANITIZER=1.
+# bench_gpu.json, e2e.json, offload.json (the GPU expert tier at 25%/50% of the expert bytes and
+# naive offloading), and sanitizer.log with HYMOE_SANITIZER=1.
 #
 # Environment (all optional):
 #   HYMOE_E2E_LAYERS   layers of the synthetic model (default 4; Qwen3-30B-A3B: about 15 s of synth each)
@@ -236,6 +237,43 @@ elif wanted e2e; then
     record e2e-bench 127 "$(now)" "$(now)" "no model: synth failed or hymoe was not built"
 fi
 
+# The GPU expert tier on the same model: the expert cache at 25% and 50% of the expert bytes,
+# and naive offloading (every miss copied, no prefetch) at 25%, one JSON array in offload.json.
+if wanted e2e && [ -s "$model" ]; then
+    expert_gib=$("$hymoe" inspect --json "$model" 2>/dev/null |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["offload_split"]["expert_bytes"] / 2**30)')
+    echo "[]" >"$out/offload.json"
+    for spec in "25 auto" "50 auto" "25 naive"; do
+        set -- $spec
+        left=$((deadline - $(date +%s) - 20))
+        if [ -z "$expert_gib" ] || [ "$left" -lt 30 ]; then
+            record "offload-$1-$2" 125 "$(now)" "$(now)" "not started: no expert size or the deadline is near"
+            continue
+        fi
+        gib=$(python3 -c "print(f'{$expert_gib * $1 / 100:.4f}')")
+        extra=()
+        [ "$2" = naive ] && extra=(--misses gpu --no-prefetch)
+        echo "== offload-$1-$2 (--expert-cache-gb $gib ${extra[*]})"
+        start=$(now)
+        timeout --kill-after=10 60 "$hymoe" bench -m "$model" -p 128 -n 32 -r 2 -o json --device cuda --no-progress \
+            --expert-cache-gb "$gib" "${extra[@]}" </dev/null >"$work/offload-$1-$2.json" 2>>"$out/bench.log"
+        rc=$?
+        record "offload-$1-$2" "$rc" "$start" "$(now)" ""
+        python3 - "$out/offload.json" "$work/offload-$1-$2.json" "$1" "$2" <<'PY'
+import json, sys
+path, part, pct, mode = sys.argv[1:]
+rows = json.load(open(path))
+try:
+    for row in json.load(open(part)):
+        row["expert_cache_percent"], row["offload_mode"] = int(pct), mode
+        rows.append(row)
+except (OSError, ValueError):
+    pass
+json.dump(rows, open(path, "w"), indent=2)
+PY
+    done
+fi
+
 # ---- the rest of the test suite ---------------------------------------------------------------
 if wanted test && [ "$configured" = 1 ]; then
     run_step test-rest 200 "$out/tests.log" ctest --test-dir "$build" -LE gpu -j "$jobs" --timeout 120 \
@@ -356,6 +394,18 @@ if isinstance(e2e, list):
             "limit_kind": row.get("limit_kind"), "stddev": row.get("stddev_ts"),
             "backends": row.get("backends"),
         })
+
+for row in load("offload.json") or []:
+    pp, tg = row.get("n_prompt", 0), row.get("n_gen", 0)
+    test = f"pp{pp}" if pp else f"tg{tg}"
+    experts = row.get("experts", {})
+    figures.append({
+        "source": "hymoe bench --expert-cache-gb",
+        "name": f"offload.{row.get('expert_cache_percent')}%.{row.get('offload_mode')}.{test}",
+        "value": row.get("avg_ts"), "unit": "tok/s",
+        "limit": row.get("limit_ts"), "fraction": row.get("fraction"),
+        "hit_rate": experts.get("hit_rate"), "copied_bytes_per_token": experts.get("read_bytes_per_token"),
+    })
 
 steps = []
 for line in open(os.path.join(work, "steps.tsv")).read().splitlines():

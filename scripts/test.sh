@@ -22,9 +22,9 @@ cmake -S . -B build-asan -G Ninja -DHYMOE_CUDA=OFF -DHYMOE_SANITIZE=ON -DHYMOE_B
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-asan -j"$jobs"
 
-echo "== sanitizer build (ASan + UBSan): file formats, fuzz corpus, CPU ops, models, tokenizers, chat, sampling, CLI =="
+echo "== sanitizer build (ASan + UBSan): file formats, fuzz corpus, CPU ops, models, tokenizers, chat, sampling, CLI, offload =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'format|fuzz|quant|cpu|model|tokenizer|sampling|cli|chat'
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'format|fuzz|quant|cpu|model|tokenizer|sampling|cli|chat|offload'
 
 echo "== release build: all tests =="
 ctest --test-dir build --output-on-failure -j"$jobs"

@@ -402,6 +402,54 @@ TEST_P(CudaVsCpu, TooSmallABudgetIsAnErrorNamingTheBudget) {
     EXPECT_EQ(Model::load(p.model.string(), o)->backend_name(), "cpu");
 }
 
+// The GPU expert tier (routed experts on the host, a cache of them on the GPU) gives the CPU's
+// logits for every cache size, miss policy and cache policy: nothing cached (every expert on
+// the CPU, or copied through a zero-slot cache), one slot per layer, half, all.
+TEST_P(CudaVsCpu, ExpertTierMatchesTheCpuForEveryCacheSize) {
+    HYMOE_REFERENCE_MODEL(p);
+    const auto cpu_model = Model::load(p.model.string(), load_options("cpu"));
+    Session cpu(cpu_model);
+    cpu.prefill(p.prompt, true);
+    std::vector<float> want(cpu.all_logits().begin(), cpu.all_logits().end());
+    std::vector<int32_t> tokens;
+    for (int step = 0; step < kDecodeSteps; ++step) {
+        tokens.push_back(test::argmax_of(cpu.logits()));
+        cpu.decode(tokens.back());
+        want.insert(want.end(), cpu.logits().begin(), cpu.logits().end());
+    }
+    // The slot size of this model's experts, from the tier's own report with an empty cache.
+    LoadOptions probe = load_options("cuda");
+    probe.offload.expert_cache = 0;
+    const ExpertCacheStats empty = Model::load(p.model.string(), probe)->expert_cache_stats();
+    uint64_t one_slot_each = 0;
+    for (const auto& l : empty.layers) one_slot_each += l.slot_bytes;
+    ASSERT_GT(one_slot_each, 0u);
+    for (const uint64_t cache : {uint64_t{0}, one_slot_each, one_slot_each * 4, one_slot_each * 1024}) {
+        for (const char* misses : {"auto", "cpu", "gpu"}) {
+            LoadOptions o = load_options("cuda");
+            o.offload.expert_cache = static_cast<int64_t>(cache);
+            o.offload.misses = misses;
+            o.offload.cache_policy = cache == one_slot_each ? "lru" : "score";
+            const auto model = Model::load(p.model.string(), o);
+            Session gpu(model);
+            gpu.prefill(p.prompt, true);
+            std::vector<float> got(gpu.all_logits().begin(), gpu.all_logits().end());
+            for (int32_t t : tokens) {
+                gpu.decode(t);
+                got.insert(got.end(), gpu.logits().begin(), gpu.logits().end());
+            }
+            ASSERT_EQ(got.size(), want.size());
+            const auto d = test::compare_values(got, want);
+            EXPECT_LT(d.rel_l2, kGpuTolerance) << "cache " << cache << " bytes, misses " << misses;
+            const ExpertCacheStats s = model->expert_cache_stats();
+            EXPECT_GT(s.total.hits + s.total.misses, 0u);
+            if (cache == 0) {
+                EXPECT_EQ(s.total.hits, 0u);
+            }
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shared, CudaVsCpu, ::testing::ValuesIn(reference_models()), test::ParamName());
 
 }  // namespace

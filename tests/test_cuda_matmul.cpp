@@ -289,7 +289,10 @@ float glu_ref(const GluParams& p, float g, float u) {
 
 // Runs expert_ffn on a routing of n_tokens and compares with a host reference (double sums,
 // the GLU in f32 as the GPU computes it). use_group: the grouping comes from group_by_expert.
-void check_ffn(const FfnCase& c, int64_t n_tokens, bool use_group, uint32_t seed) {
+// skip_every > 0: every skip_every-th pair is marked -1 (computed elsewhere, as the GPU expert
+// tier does for the CPU's pairs), which implies use_group.
+void check_ffn(const FfnCase& c, int64_t n_tokens, bool use_group, uint32_t seed, int skip_every = 0) {
+    if (skip_every > 0) use_group = true;
     SCOPED_TRACE(name(c.gate_up) + "/" + name(c.up) + "/" + name(c.down) + " n_tokens " + std::to_string(n_tokens) +
                  " n_experts " + std::to_string(c.n_experts) + " n_used " + std::to_string(c.n_used) +
                  (c.biases ? " biases" : "") + (c.glu == Glu::SwiGluOai ? " swiglu_oai" : " swiglu") +
@@ -310,9 +313,13 @@ void check_ffn(const FfnCase& c, int64_t n_tokens, bool use_group, uint32_t seed
 
     std::vector<double> want(static_cast<size_t>(n_tokens * c.d_model), 0.0), scale(want.size(), 0.0);
     std::vector<float> act(static_cast<size_t>(c.d_ff));
+    std::vector<int32_t> ids = r.experts;  // [n_tokens][n_used] as the kernels get them
+    if (skip_every > 0)
+        for (size_t i = 0; i < ids.size(); i += static_cast<size_t>(skip_every)) ids[i] = -1;
     for (int64_t t = 0; t < n_tokens; ++t) {
         for (int64_t k = 0; k < c.n_used; ++k) {
-            const int32_t e = r.experts[t * c.n_used + k];
+            const int32_t e = ids[static_cast<size_t>(t * c.n_used + k)];
+            if (e < 0) continue;
             const float wt = r.weights[t * c.n_used + k];
             for (int64_t i = 0; i < c.d_ff; ++i) {
                 double g = 0, u = 0;
@@ -362,6 +369,7 @@ void check_ffn(const FfnCase& c, int64_t n_tokens, bool use_group, uint32_t seed
     w.d_ff = c.d_ff;
 
     DeviceRouting dr(r);
+    if (skip_every > 0) dr.experts = to_device(ids);
     if (use_group) {  // replace the host grouping with the kernel's
         const int64_t n_pairs = n_tokens * c.n_used;
         for (auto* b : {&dr.pair_order, &dr.pair_pos, &dr.active})
@@ -440,6 +448,18 @@ TEST(CudaExpertFfn, WithGroupByExpert) {
     c.n_used = 6;
     check_ffn(c, 5, true, 777);
     check_ffn(c, 33, true, 778);
+}
+
+TEST(CudaExpertFfn, SkipsPairsMarkedNegative) {
+    HYMOE_REQUIRE_GPU();
+    FfnCase c;
+    c.n_experts = 128;  // a power of two: every key bit is used by real ids
+    c.n_used = 8;
+    c.biases = true;
+    check_ffn(c, 1, true, 881, 3);
+    check_ffn(c, 7, true, 882, 2);
+    check_ffn(c, 40, true, 883, 5);
+    check_ffn(c, 3, true, 884, 1);  // every pair skipped: the output is zero
 }
 
 // ---- argument checks: rejected before anything reaches the device, so no GPU is needed ----

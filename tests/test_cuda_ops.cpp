@@ -512,16 +512,19 @@ Grouping group_on_gpu(const std::vector<int32_t>& experts, int64_t n_experts, co
 
 void check_grouping(const std::vector<int32_t>& experts, int64_t n_experts, const Grouping& g) {
     const auto n = int64_t(experts.size());
-    // The stable sort: pair indices ordered by expert, ties in index order.
+    // The stable sort: pair indices ordered by expert, ties in index order; a negative expert
+    // (a skipped pair) sorts after every expert.
+    const auto key = [&](int32_t pair) { return experts[size_t(pair)] < 0 ? n_experts : experts[size_t(pair)]; };
     std::vector<int32_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return experts[a] < experts[b]; });
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return key(a) < key(b); });
     EXPECT_EQ(g.pair_order, order);
     std::vector<int32_t> pos(static_cast<size_t>(n));
     for (int64_t p = 0; p < n; ++p) pos[size_t(order[size_t(p)])] = int32_t(p);
     EXPECT_EQ(g.pair_pos, pos);
     std::vector<int32_t> offsets(static_cast<size_t>(n_experts + 1), 0), active;
-    for (int32_t e : experts) ++offsets[size_t(e + 1)];
+    for (int32_t e : experts)
+        if (e >= 0) ++offsets[size_t(e + 1)];
     for (int64_t e = 0; e < n_experts; ++e) {
         if (offsets[size_t(e + 1)] > 0) active.push_back(int32_t(e));
         offsets[size_t(e + 1)] += offsets[size_t(e)];
@@ -548,6 +551,25 @@ TEST(CudaOps, GroupByExpertIsAStableSort) {
                                : int32_t(rng() % uint32_t(n_experts));
                 check_grouping(experts, n_experts, group_on_gpu(experts, n_experts, s, skewed ? 4 : 0));
             }
+        }
+    }
+}
+
+// The GPU expert tier marks the pairs the CPU computes with -1: they sort last and belong to
+// no expert, also when the expert count is a power of two (all key bits used by real ids).
+TEST(CudaOps, GroupByExpertSkipsNegativeExperts) {
+    HYMOE_REQUIRE_GPU();
+    cuda::Stream s;
+    uint32_t seed = 2000;
+    for (int64_t n_pairs : {1, 8, 1024}) {
+        for (int64_t n_experts : {8, 60, 128}) {
+            std::mt19937 rng(++seed);
+            std::vector<int32_t> experts(static_cast<size_t>(n_pairs));
+            for (auto& e : experts) e = rng() % 3 == 0 ? -1 : int32_t(rng() % uint32_t(n_experts));
+            SCOPED_TRACE("pairs " + std::to_string(n_pairs) + " experts " + std::to_string(n_experts));
+            check_grouping(experts, n_experts, group_on_gpu(experts, n_experts, s));
+            std::fill(experts.begin(), experts.end(), -1);
+            check_grouping(experts, n_experts, group_on_gpu(experts, n_experts, s));
         }
     }
 }

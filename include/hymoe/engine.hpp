@@ -11,12 +11,33 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace hymoe {
+
+// Where routed experts live when they do not all fit (docs/offload.md). The defaults keep
+// every expert where the backend put it.
+struct OffloadOptions {
+    // Host RAM for expert weights, in bytes: -1 = every expert stays mapped from the file (no RAM
+    // tier); 0 or more = a RAM cache of that size, every other expert read from the model file
+    // when a token needs it (0: every expert is read when used).
+    int64_t ram_experts = -1;
+    // How the RAM cache picks what to give up: "lru", "lfu" or "score" (HybriMoE).
+    std::string cache_policy = "score";
+    // Predict the next layer's experts from the current hidden state and load them ahead.
+    bool prefetch = true;
+    // The GPU tier (a CUDA device only; errors on the CPU). expert_cache: GPU bytes for cached
+    // experts, the rest computed from host memory (-1: every expert resident on the GPU);
+    // misses: where an uncached expert runs, "auto" (the cost model decides), "cpu" or "gpu"
+    // (copied first: naive offloading); attn: "auto" or "gpu" ("cpu" is not built yet).
+    int64_t expert_cache = -1;
+    std::string attn = "auto";
+    std::string misses = "auto";
+};
 
 struct LoadOptions {
     int n_threads = 0;     // compute threads; 0 = all hardware threads
@@ -26,7 +47,38 @@ struct LoadOptions {
     // cannot be used or the weights do not fit).
     std::string device = "auto";
     uint64_t gpu_mem = 0;  // GPU memory budget in bytes; 0 = the device's free memory less a margin
+    OffloadOptions offload = {};
 };
+
+// The expert cache's work so far, per layer and in total (all zero without a RAM tier).
+struct ExpertCacheStats {
+    struct Layer {
+        int64_t slots = 0;                   // experts the layer's pool holds
+        uint64_t slot_bytes = 0;             // RAM one slot takes (an expert plus read alignment)
+        uint64_t hits = 0, misses = 0, evictions = 0;
+        uint64_t prefetched = 0, prefetch_used = 0;
+        uint64_t predicted = 0, predicted_right = 0, used = 0;
+        uint64_t bytes_loaded = 0;            // expert bytes read from the file
+    };
+    std::vector<Layer> layers;  // [n_layers]; layers without routed experts stay zero
+    Layer total;
+    std::string policy;          // "" without a RAM tier
+    uint64_t cache_bytes = 0;    // RAM held for cached experts
+    uint64_t staging_bytes = 0;  // RAM for experts read past a full cache
+    double read_seconds = 0;     // time spent reading experts from the file
+};
+
+// One layer's routing of one batch, as the router chose it.
+struct RoutingStep {
+    int64_t layer = 0;
+    int64_t position = 0;  // of the batch's first token
+    int64_t n_tokens = 0;
+    int64_t n_experts = 0, n_experts_used = 0;
+    std::span<const int32_t> experts;  // [n_tokens][n_experts_used], best first
+    std::span<const float> weights;    // [n_tokens][n_experts_used], the weights that scale them
+    std::span<const float> probs;      // [n_tokens][n_experts]: softmax of the router logits
+};
+using RoutingObserver = std::function<void(const RoutingStep&)>;
 
 class Model {
 public:
@@ -41,6 +93,7 @@ public:
     int64_t n_ctx() const;  // per-session context length
     int n_threads() const;
     const std::string& backend_name() const;  // "cpu" or "cuda:0 (NVIDIA H100 80GB HBM3)"
+    ExpertCacheStats expert_cache_stats() const;
 
     struct Impl;
     const Impl& impl() const { return *impl_; }
@@ -72,6 +125,11 @@ public:
     void truncate(int64_t n_keep);
 
     const Model& model() const;
+
+    // Called for every MoE layer of every later prefill or decode, in layer order, before the
+    // layer's experts run (an empty function stops it). Needs a backend whose buffers the host
+    // can read (the CPU).
+    void set_routing_observer(RoutingObserver observer);
 
 private:
     struct State;

@@ -9,7 +9,8 @@ target_sources(hymoe PRIVATE
     cpu/matmul_avx2.cpp
     cpu/matmul_avx512.cpp
     cpu/matmul_quant_avx2.cpp
-    cpu/matmul_quant_avx512.cpp)
+    cpu/matmul_quant_avx512.cpp
+    cpu/moe.cpp)
 
 # The reference and the activation quantizers round exactly as written: no FMA contraction (clang
 # contracts by default, GCC does for C++ even in ISO mode). The kernel files too: the plain C++

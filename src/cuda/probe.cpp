@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include <fmt/format.h>
@@ -77,6 +78,26 @@ DeviceLimits measure_device_limits(int device) {
         });
         out.bf16_tflops = 2.0 * kN * double(kN) * kN / (static_cast<double>(ms) * 1e9);
     }
+    return out;
+}
+
+TransferRates measure_transfer_rates(int device) {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    Stream stream;
+    TransferRates out;
+    constexpr size_t kBytes = size_t(128) << 20;  // beyond the L2 of current GPUs (H100: 50 MB)
+    DeviceBuffer<uint8_t> a(kBytes), b(kBytes);
+    PinnedBuffer host(kBytes);
+    std::memset(host.get(), 1, kBytes);
+    check(cudaMemsetAsync(a.get(), 1, kBytes, stream.get()), "cudaMemsetAsync");
+    float ms = median_ms(stream.get(), 3, [&] {
+        check(cudaMemcpyAsync(b.get(), host.get(), kBytes, cudaMemcpyHostToDevice, stream.get()), "cudaMemcpyAsync");
+    });
+    out.h2d_gbs = static_cast<double>(kBytes) / (static_cast<double>(ms) * 1e6);
+    ms = median_ms(stream.get(), 5, [&] {
+        check(cudaMemcpyAsync(b.get(), a.get(), kBytes, cudaMemcpyDeviceToDevice, stream.get()), "cudaMemcpyAsync");
+    });
+    out.device_read_gbs = static_cast<double>(kBytes) / (static_cast<double>(ms) * 1e6);
     return out;
 }
 

@@ -10,4 +10,13 @@ struct DeviceLimits {
 
 DeviceLimits measure_device_limits(int device);
 
+// What moving experts costs, measured in a fraction of a second with 128 MiB buffers (the
+// expert tier's cost model reads these): pinned host -> device copy, and device memory read
+// (half a device-to-device copy's read + written bytes).
+struct TransferRates {
+    double h2d_gbs = 0;
+    double device_read_gbs = 0;
+};
+TransferRates measure_transfer_rates(int device);
+
 }  // namespace hymoe::cuda

@@ -57,6 +57,17 @@ std::vector<std::string> ModelFile::file_paths() const {
     return out;
 }
 
+std::optional<ModelFile::Location> ModelFile::locate(const std::byte* p, uint64_t n) const {
+    const auto addr = reinterpret_cast<uintptr_t>(p);
+    for (size_t i = 0; i < files_.size(); ++i) {
+        const auto bytes = files_[i].bytes();
+        const auto base = reinterpret_cast<uintptr_t>(bytes.data());
+        if (bytes.empty() || addr < base || addr - base > bytes.size() || n > bytes.size() - (addr - base)) continue;
+        return Location{static_cast<uint32_t>(i), static_cast<uint64_t>(addr - base)};
+    }
+    return std::nullopt;
+}
+
 uint64_t ModelFile::total_file_bytes() const {
     uint64_t n = 0;
     for (const auto& f : files_) n += f.size();

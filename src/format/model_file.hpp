@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -62,6 +63,14 @@ public:
     // Paths of the mapped files, indexed by TensorView::file_index.
     std::vector<std::string> file_paths() const;
     uint64_t total_file_bytes() const;
+
+    // Where bytes [p, p + n) lie in the mapped files: (file index, absolute offset), or nullopt
+    // when they are not wholly inside one mapping (a converted copy held in memory).
+    struct Location {
+        uint32_t file_index = 0;
+        uint64_t offset = 0;
+    };
+    std::optional<Location> locate(const std::byte* p, uint64_t n) const;
 
     const GgufDetails& gguf() const { return gguf_; }
     void set_gguf_details(const GgufDetails& d) { gguf_ = d; }

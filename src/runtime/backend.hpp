@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 
+#include "hymoe/engine.hpp"
 #include "model/config.hpp"
 #include "model/weights.hpp"
 
@@ -88,6 +89,9 @@ public:
     virtual void begin_pass(int64_t n_tokens) = 0;
     virtual void end_pass() = 0;
 
+    // Whether this context's buffers are host memory the caller may read between ops.
+    virtual bool host_memory() const { return false; }
+
     virtual KvLayer kv_layer(int64_t layer) = 0;
     virtual float* buffer(Buf which, int64_t n_floats) = 0;
     virtual int32_t* expert_ids(int64_t n) = 0;  // [n] routing choices, in the backend's memory
@@ -129,6 +133,8 @@ public:
     // The weights as this backend's ops read them.
     virtual const ModelWeights& weights() const = 0;
     virtual std::unique_ptr<BackendContext> new_context(int64_t n_ctx) const = 0;
+    // The backend's own expert cache (the GPU tier), or empty stats (policy "") without one.
+    virtual ExpertCacheStats expert_cache_stats() const { return {}; }
 };
 
 }  // namespace hymoe

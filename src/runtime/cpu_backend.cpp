@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu/matmul.hpp"
+#include "cpu/moe.hpp"
 #include "cpu/ops.hpp"
 
 namespace hymoe {
@@ -34,6 +35,8 @@ public:
 
     void begin_pass(int64_t) override {}
     void end_pass() override {}
+
+    bool host_memory() const override { return true; }
 
     KvLayer kv_layer(int64_t layer) override {
         KvStorage& l = kv_[static_cast<size_t>(layer)];
@@ -147,8 +150,10 @@ public:
         for (int64_t t = 0; t < n; ++t) cpu::route(c_, logits + t * ne, selection_bias, experts + t * k, weights + t * k);
     }
 
-    void moe_experts(int64_t layer, const ExpertSet& x, const float* h, int64_t n, const int32_t* expert_ids,
-                     const float* weights, float* out) override;
+    void moe_experts(int64_t, const ExpertSet& x, const float* h, int64_t n, const int32_t* expert_ids,
+                     const float* weights, float* out) override {
+        cpu::moe_experts(c_, x, h, n, expert_ids, weights, out, false, moe_, pool_);
+    }
 
     void download(const float* src, int64_t n, float* host) override {
         if (src != host) std::memcpy(host, src, sizeof(float) * static_cast<size_t>(n));
@@ -167,79 +172,8 @@ private:
     std::vector<float> cos_, sin_;  // [angles_n_][rope.n_dims / 2] for positions angles_pos0_, ...
     int64_t angles_pos0_ = -1, angles_n_ = 0;
     std::vector<float> gather_, scatter_;
-    // moe_experts' own: inputs, gate, up and outputs of every (token, slot) pair, grouped by expert
-    std::vector<float> expert_in_, expert_gate_, expert_up_, expert_out_;
-    std::vector<cpu::MatmulJob> jobs_;
-    std::vector<int64_t> slots_by_expert_, expert_start_;
+    cpu::MoeScratch moe_;
 };
-
-// Routed experts, each on the tokens routed to it. h, out: [n][d_model]
-void CpuContext::moe_experts(int64_t, const ExpertSet& x, const float* h, int64_t n, const int32_t* expert_ids,
-                             const float* weights, float* out) {
-    const int64_t d = c_.d_model, ne = c_.n_experts, k = c_.n_experts_used, f = c_.d_ff_expert;
-
-    // Group the (token, slot) pairs by expert (a counting sort): expert e's pairs are
-    // slots[start[e] .. start[e + 1]).
-    std::vector<int64_t>& start = expert_start_;
-    std::vector<int64_t>& slots = slots_by_expert_;
-    start.assign(static_cast<size_t>(ne + 1), 0);
-    for (int64_t i = 0; i < n * k; ++i) ++start[static_cast<size_t>(expert_ids[i]) + 1];
-    for (int64_t e = 0; e < ne; ++e) start[static_cast<size_t>(e + 1)] += start[static_cast<size_t>(e)];
-    slots.resize(static_cast<size_t>(n * k));
-    for (int64_t i = 0; i < n * k; ++i) {
-        const auto e = static_cast<size_t>(expert_ids[i]);
-        slots[static_cast<size_t>(start[e]++)] = i;  // start[e] ends at the next expert's start
-    }
-    for (int64_t e = ne; e > 0; --e) start[static_cast<size_t>(e)] = start[static_cast<size_t>(e - 1)];
-    start[0] = 0;
-
-    // Every routed (token, slot) pair's input, grouped by expert, and all experts' gate/up
-    // and down products in two batched calls (two pool wake-ups per phase, not two per expert).
-    const int64_t pairs = n * k;
-    float* xs = grow(expert_in_, pairs * d);    // [pairs][d_model], expert e's at start[e]
-    float* g = grow(expert_gate_, pairs * f);   // [pairs][d_ff_expert]
-    float* u = grow(expert_up_, pairs * f);     // [pairs][d_ff_expert]
-    float* ys = grow(expert_out_, pairs * d);   // [pairs][d_model]
-    for (int64_t r = 0; r < pairs; ++r)
-        std::memcpy(xs + r * d, h + (slots[static_cast<size_t>(r)] / k) * d, sizeof(float) * static_cast<size_t>(d));
-    jobs_.clear();
-    for (int64_t e = 0; e < ne; ++e) {
-        const int64_t first = start[static_cast<size_t>(e)], m = start[static_cast<size_t>(e + 1)] - first;
-        if (m == 0) continue;
-        const auto es = static_cast<size_t>(e);
-        jobs_.push_back({x.gate[es], xs + first * d, m, g + first * f});
-        jobs_.push_back({x.up[es], xs + first * d, m, u + first * f});
-    }
-    cpu::matmul_batch(jobs_, pool_);
-    for (int64_t e = 0; e < ne; ++e) {
-        const int64_t first = start[static_cast<size_t>(e)], m = start[static_cast<size_t>(e + 1)] - first;
-        for (int64_t r = first; r < first + m; ++r) {
-            if (x.gate_bias != nullptr)
-                for (int64_t j = 0; j < f; ++j) g[r * f + j] += x.gate_bias[e * f + j];
-            if (x.up_bias != nullptr)
-                for (int64_t j = 0; j < f; ++j) u[r * f + j] += x.up_bias[e * f + j];
-        }
-    }
-    glu(g, u, pairs * f, g);
-    jobs_.clear();
-    for (int64_t e = 0; e < ne; ++e) {
-        const int64_t first = start[static_cast<size_t>(e)], m = start[static_cast<size_t>(e + 1)] - first;
-        if (m > 0) jobs_.push_back({x.down[static_cast<size_t>(e)], g + first * f, m, ys + first * d});
-    }
-    cpu::matmul_batch(jobs_, pool_);
-
-    std::fill(out, out + n * d, 0.0f);
-    for (int64_t e = 0; e < ne; ++e) {
-        const int64_t first = start[static_cast<size_t>(e)], m = start[static_cast<size_t>(e + 1)] - first;
-        for (int64_t r = first; r < first + m; ++r) {
-            const int64_t slot = slots[static_cast<size_t>(r)], t = slot / k;
-            const float w = weights[slot];
-            if (x.down_bias != nullptr)
-                for (int64_t j = 0; j < d; ++j) ys[r * d + j] += x.down_bias[e * d + j];
-            for (int64_t j = 0; j < d; ++j) out[t * d + j] += w * ys[r * d + j];
-        }
-    }
-}
 
 class CpuBackend final : public Backend {
 public:

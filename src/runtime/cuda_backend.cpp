@@ -20,6 +20,7 @@
 #include "hymoe/error.hpp"
 #include "launch.hpp"
 #include "runtime/cuda_backend_weights.hpp"
+#include "runtime/cuda_expert_tier.hpp"
 
 namespace hymoe {
 
@@ -89,14 +90,24 @@ public:
           info_(info),
           graphs_(o.graphs),
           pool_(std::make_shared<cuda::DevicePool>(info.index, o.gpu_mem)),
-          weights_(cuda_backend::upload_weights(config_, host, *pool_)),
+          weights_(cuda_backend::upload_weights(config_, host, *pool_, o.expert_cache < 0)),
           router_(router_params(c)),
           glu_(glu_params(c)),
-          rope_(rope_params(c)) {}
+          rope_(rope_params(c)) {
+        if (o.expert_cache >= 0) {
+            if (o.cpu_pool == nullptr) throw Error("the GPU expert tier needs a CPU thread pool");
+            tier_ = std::make_unique<CudaExpertTier>(
+                config_, host, weights_.experts, *pool_, *o.cpu_pool,
+                CudaExpertTierOptions{static_cast<uint64_t>(o.expert_cache), o.cache_policy, o.misses});
+            graphs_ = false;  // each MoE layer syncs with the host
+        }
+    }
 
     std::string name() const override { return fmt::format("cuda:{} ({})", info_.index, info_.name); }
     const ModelWeights& weights() const override { return weights_.mirror; }
     std::unique_ptr<BackendContext> new_context(int64_t n_ctx) const override;
+    ExpertCacheStats expert_cache_stats() const override { return tier_ ? tier_->stats() : ExpertCacheStats{}; }
+    CudaExpertTier* tier() const { return tier_.get(); }
 
     const ModelConfig& config() const { return config_; }
     cuda::DevicePool& pool() const { return *pool_; }
@@ -118,6 +129,7 @@ private:
     bool graphs_;
     std::shared_ptr<cuda::DevicePool> pool_;  // before weights_: their allocations return to it
     cuda_backend::DeviceWeights weights_;
+    std::unique_ptr<CudaExpertTier> tier_;  // after weights_ and pool_: its slots return to the pool first
     kernels::RouterParams router_;
     kernels::GluParams glu_;
     kernels::RopeParams rope_;
@@ -307,6 +319,18 @@ public:
 
     void moe_experts(int64_t layer, const ExpertSet&, const float* h, int64_t n, const int32_t* expert_ids,
                      const float* weights, float* out) override {
+        if (CudaExpertTier* tier = b_.tier()) {
+            tier->run(layer, h, n, expert_ids, weights, out, s_.get(), [&](const int32_t* gpu_ids, float* o) {
+                gpu_experts(layer, h, n, gpu_ids, weights, o);
+            });
+            return;
+        }
+        gpu_experts(layer, h, n, expert_ids, weights, out);
+    }
+
+    // The layer's experts on the GPU over the pairs of expert_ids (those marked -1 skipped).
+    void gpu_experts(int64_t layer, const float* h, int64_t n, const int32_t* expert_ids, const float* weights,
+                     float* out) {
         const kernels::ExpertWeights& w = b_.experts(layer);
         const int64_t k = c_.n_experts_used, ne = w.n_experts, pairs = n * k;
         // Every buffer first, so a growth (which may end a capture) comes before this op's launches.

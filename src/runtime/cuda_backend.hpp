@@ -10,6 +10,9 @@
 #include <memory>
 #include <string>
 
+#include "cpu/thread_pool.hpp"
+#include "offload/cache_policy.hpp"
+#include "offload/cost_model.hpp"
 #include "runtime/backend.hpp"
 
 namespace hymoe {
@@ -18,6 +21,13 @@ struct CudaBackendOptions {
     int device = 0;
     uint64_t gpu_mem = 0;  // budget in bytes; 0 = the device's free memory less a 512 MiB margin
     bool graphs = true;    // capture and replay decode passes (the environment's HYMOE_CUDA_GRAPHS=0 turns it off)
+    // The GPU expert tier (runtime/cuda_expert_tier.hpp): -1 = every expert resident; 0 or more =
+    // routed experts stay in host memory with a cache of this many bytes on the GPU (decode passes
+    // then run direct, not as graphs: the split of each layer is decided on the host).
+    int64_t expert_cache = -1;
+    offload::CachePolicyKind cache_policy = offload::CachePolicyKind::Score;
+    offload::MissPolicy misses = offload::MissPolicy::Auto;
+    cpu::ThreadPool* cpu_pool = nullptr;  // computes the misses the CPU takes (needed with expert_cache >= 0)
 };
 
 // Bytes every weight (non-expert and expert) takes on the GPU, for device selection: what
@@ -28,7 +38,8 @@ uint64_t cuda_weight_bytes(const ModelWeights& host, const ModelConfig& config);
 // Uploads every weight to GPU `options.device` (the budget is checked first, with a one-line error
 // naming what does not fit) and returns the backend. Throws hymoe::Error when there is no usable
 // GPU (naming why) or a weight has a type the GPU kernels do not read (naming the tensor and type).
-// `config` is copied; `host` may be released once this returns.
+// `config` is copied; `host` may be released once this returns, except with the expert tier
+// (it reads the experts from there).
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const ModelWeights& host,
                                            const CudaBackendOptions& options);
 

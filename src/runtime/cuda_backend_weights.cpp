@@ -75,7 +75,7 @@ public:
     std::vector<size_t> layer_arena;     // [n_layers] the layer's expert arena, or 0 for a dense layer
     std::vector<uint64_t> table_offset;  // [n_layers] offset of its expert pointer arrays in that arena
 
-    Plan(const ModelConfig& c, ModelWeights& m) : c_(c) {
+    Plan(const ModelConfig& c, ModelWeights& m, bool routed_experts = true) : c_(c), routed_experts_(routed_experts) {
         const int64_t d = c.d_model;
         add_matrix(m.token_embd, "token_embd", 0);
         add_vector(m.output_norm, d, "output_norm", 0);
@@ -129,9 +129,15 @@ private:
         arena_bytes.push_back(0);
         arena_what.push_back(fmt::format("uploading blk.{}'s experts", il));
         layer_arena[static_cast<size_t>(il)] = arena;
-        add_experts(x.gate, blk + "ffn_gate_exps", arena);
-        add_experts(x.up, blk + "ffn_up_exps", arena);
-        add_experts(x.down, blk + "ffn_down_exps", arena);
+        if (routed_experts_) {
+            add_experts(x.gate, blk + "ffn_gate_exps", arena);
+            add_experts(x.up, blk + "ffn_up_exps", arena);
+            add_experts(x.down, blk + "ffn_down_exps", arena);
+        } else {
+            check_experts(x.gate, blk + "ffn_gate_exps");
+            check_experts(x.up, blk + "ffn_up_exps");
+            check_experts(x.down, blk + "ffn_down_exps");
+        }
         const int64_t ne = static_cast<int64_t>(x.gate.size()), f = c.d_ff_expert;
         add_vector(x.gate_bias, ne * f, blk + "ffn_gate_exps.bias", arena);
         add_vector(x.up_bias, ne * f, blk + "ffn_up_exps.bias", arena);
@@ -142,6 +148,12 @@ private:
     }
 
     void add_experts(std::vector<MatrixRef>& set, const std::string& name, size_t arena) {
+        check_experts(set, name);
+        for (size_t e = 0; e < set.size(); ++e) add_matrix(set[e], fmt::format("{}[{}]", name, e), arena);
+    }
+
+    // One type and shape for every expert of a layer, a type the kernels read.
+    void check_experts(const std::vector<MatrixRef>& set, const std::string& name) const {
         for (size_t e = 0; e < set.size(); ++e) {
             if (set[e].type != set[0].type || set[e].rows != set[0].rows || set[e].cols != set[0].cols) {
                 throw Error(
@@ -150,8 +162,11 @@ private:
                                 name, e, type_name(set[e].type), set[e].rows, set[e].cols, type_name(set[0].type),
                                 set[0].rows, set[0].cols));
             }
-            add_matrix(set[e], fmt::format("{}[{}]", name, e), arena);
         }
+        if (!set.empty() && !gpu_reads(set[0].type))
+            throw Error(fmt::format("{} has type {}, which the GPU kernels do not read (they read {}); run on the "
+                                    "CPU (--device cpu) or requantize the model",
+                                    name, type_name(set[0].type), gpu_type_list()));
     }
 
     void add_linear(Linear& l, const std::string& name, size_t arena) {
@@ -187,6 +202,7 @@ private:
     }
 
     const ModelConfig& c_;
+    bool routed_experts_;
     std::map<std::tuple<const void*, uint64_t, size_t>, size_t> seen_;
 };
 
@@ -239,11 +255,17 @@ uint64_t device_weight_bytes(const ModelConfig& config, const ModelWeights& host
     return Plan(config, m).total();
 }
 
-DeviceWeights upload_weights(const ModelConfig& config, const ModelWeights& host, cuda::DevicePool& pool) {
+uint64_t device_weight_bytes_without_experts(const ModelConfig& config, const ModelWeights& host) {
+    ModelWeights m = shallow_copy(host);
+    return Plan(config, m, false).total();
+}
+
+DeviceWeights upload_weights(const ModelConfig& config, const ModelWeights& host, cuda::DevicePool& pool,
+                             bool routed_experts) {
     const auto start = std::chrono::steady_clock::now();
     DeviceWeights dw;
     dw.mirror = shallow_copy(host);
-    const Plan plan(config, dw.mirror);
+    const Plan plan(config, dw.mirror, routed_experts);
     dw.bytes = plan.total();
     pool.require(dw.bytes, "uploading the weights");
 
@@ -273,7 +295,7 @@ DeviceWeights upload_weights(const ModelConfig& config, const ModelWeights& host
         const size_t ne = x.gate.size();
         table.clear();
         for (const auto* set : {&x.gate, &x.up, &x.down})
-            for (const MatrixRef& m : *set) table.push_back(m.data);
+            for (const MatrixRef& m : *set) table.push_back(routed_experts ? m.data : nullptr);
         auto* dev_table = reinterpret_cast<const void**>(base[plan.layer_arena[il]] + plan.table_offset[il]);
         up.copy(dev_table, table.data(), table.size() * sizeof(void*));
 

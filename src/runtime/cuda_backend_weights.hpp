@@ -29,8 +29,14 @@ struct DeviceWeights {
 uint64_t device_weight_bytes(const ModelConfig& config, const ModelWeights& host);
 
 // Checks the budget for all of it first, then uploads every weight through pinned staging.
-// The pool's device must be current.
-DeviceWeights upload_weights(const ModelConfig& config, const ModelWeights& host, cuda::DevicePool& pool);
+// With routed_experts false the routed experts' matrices stay on the host (the mirror keeps their
+// host views; an expert tier fills the pointer arrays, which start null); their biases and the
+// pointer arrays are uploaded all the same. The pool's device must be current.
+DeviceWeights upload_weights(const ModelConfig& config, const ModelWeights& host, cuda::DevicePool& pool,
+                             bool routed_experts = true);
+
+// What upload_weights(..., false) charges: every weight but the routed experts' matrices.
+uint64_t device_weight_bytes_without_experts(const ModelConfig& config, const ModelWeights& host);
 
 // The kernels' view of a weight matrix (data already in device memory).
 kernels::WeightMatrix weight_matrix(const cpu::MatrixRef& w);

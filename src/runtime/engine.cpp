@@ -11,6 +11,7 @@
 #include "hymoe/error.hpp"
 #include "runtime/cpu_backend.hpp"
 #include "runtime/forward.hpp"
+#include "runtime/offload_context.hpp"
 #ifdef HYMOE_WITH_CUDA
 #include "runtime/cuda_backend.hpp"
 #endif
@@ -53,6 +54,12 @@ void note_cpu_fallback(const std::string& why, bool gpu_present) {
 std::unique_ptr<Backend> make_backend(Model::Impl& m, const LoadOptions& options) {
     const std::string& device = options.device;
     if (device == "cpu") return make_cpu_backend(m.config, m.weights, m.pool);
+    // The RAM tier computes experts on the CPU; a GPU backend would upload them all.
+    if (m.ram_tier && device == "auto") return make_cpu_backend(m.config, m.weights, m.pool);
+    if (m.ram_tier)
+        throw Error(fmt::format("device '{}': the RAM expert tier (--ram-experts-gb) runs on the CPU only; "
+                                "use --device cpu",
+                                device));
     const std::optional<int> index = device == "auto" ? std::optional<int>(0) : cuda_device_index(device);
     if (!index)
         throw Error(fmt::format("device '{}' is not one of auto, cpu, cuda, cuda:N", device));
@@ -60,6 +67,10 @@ std::unique_ptr<Backend> make_backend(Model::Impl& m, const LoadOptions& options
     CudaBackendOptions cuda_options;
     cuda_options.device = *index;
     cuda_options.gpu_mem = options.gpu_mem;
+    cuda_options.expert_cache = options.offload.expert_cache;
+    cuda_options.cache_policy = offload::parse_cache_policy(options.offload.cache_policy);
+    cuda_options.misses = offload::parse_miss_policy(options.offload.misses);
+    cuda_options.cpu_pool = &m.pool;
     if (device != "auto") return make_cuda_backend(m.config, m.weights, cuda_options);
     std::string why;
     if (list_gpus(&why).empty()) {
@@ -95,7 +106,38 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
     auto impl =
         std::make_unique<Impl>(std::move(file), std::move(config), std::move(weights), n_ctx, options.n_threads);
     impl->arch_name = std::string(arch_spec(impl->config.arch).gguf_arch);
+    const OffloadOptions& off = options.offload;
+    const offload::CachePolicyKind policy = offload::parse_cache_policy(off.cache_policy);
+    if (off.ram_experts < -1) throw Error(fmt::format("RAM for experts {} is negative", off.ram_experts));
+    if (off.ram_experts >= 0) {
+        if (impl->config.n_experts == 0)
+            throw Error(fmt::format("{}: --ram-experts-gb: the model has no routed experts", path));
+        impl->ram_tier = std::make_unique<offload::RamTier>(impl->config, impl->weights, impl->file,
+                                                            static_cast<uint64_t>(off.ram_experts), policy);
+    }
+    impl->prefetch = off.prefetch;
+    if (off.attn != "auto" && off.attn != "gpu" && off.attn != "cpu")
+        throw Error(fmt::format("--attn '{}': expected gpu or cpu", off.attn));
+    if (off.misses != "auto" && off.misses != "gpu" && off.misses != "cpu")
+        throw Error(fmt::format("--misses '{}': expected cpu or gpu", off.misses));
     impl->backend = make_backend(*impl, options);
+    // The GPU tier's choices have one answer on the CPU: asking for another is an error. On a
+    // GPU, --misses needs the expert tier, and attention on the CPU is not built yet.
+    const bool on_cpu = impl->backend->name() == "cpu";
+    if (on_cpu) {
+        const auto needs_gpu = [](const std::string& flag) {
+            return Error(fmt::format("{}: needs a GPU (this run computes on the CPU)", flag));
+        };
+        if (off.expert_cache >= 0) throw needs_gpu("--expert-cache-gb");
+        if (off.attn == "gpu") throw needs_gpu("--attn gpu");
+        if (off.misses == "gpu") throw needs_gpu("--misses gpu");
+    } else {
+        if (off.attn == "cpu")
+            throw Error("--attn cpu: attention on the CPU beside a GPU is not built yet in this version of hymoe");
+        if (off.misses != "auto" && off.expert_cache < 0)
+            throw Error(fmt::format("--misses {}: every expert is on the GPU; use it with --expert-cache-gb",
+                                    off.misses));
+    }
     impl->backend_name = impl->backend->name();
     return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
@@ -118,11 +160,15 @@ int Model::n_threads() const {
 const std::string& Model::backend_name() const {
     return impl_->backend_name;
 }
+ExpertCacheStats Model::expert_cache_stats() const {
+    if (impl_->ram_tier) return impl_->ram_tier->stats();
+    return impl_->backend->expert_cache_stats();
+}
 
 // ---- Session --------------------------------------------------------------------------------
 
 struct Session::State {
-    std::unique_ptr<BackendContext> context;  // KV cache and scratch, in the backend's memory
+    std::unique_ptr<OffloadContext> context;  // KV cache and scratch, in the backend's memory
     std::vector<float> logits;                // [n_out][n_vocab] of the last call
     int64_t n_out = 0;
     int64_t n_past = 0;
@@ -131,13 +177,16 @@ struct Session::State {
 Session::Session(std::shared_ptr<const Model> model) : model_(std::move(model)) {
     if (!model_) throw Error("Session needs a model");
     state_ = std::make_unique<State>();
-    state_->context = model_->impl().backend->new_context(model_->n_ctx());
+    const Model::Impl& m = model_->impl();
+    state_->context = std::make_unique<OffloadContext>(m.backend->new_context(model_->n_ctx()), m.config, m.weights,
+                                                       m.ram_tier.get(), m.prefetch, m.pool);
 }
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 
 void Session::prefill(std::span<const int32_t> tokens, bool all_logits) {
+    state_->context->set_position(state_->n_past);
     forward(model_->impl(), *state_->context, model_->n_ctx(), state_->n_past, tokens, all_logits, state_->logits);
     state_->n_past += static_cast<int64_t>(tokens.size());
     state_->n_out = all_logits ? static_cast<int64_t>(tokens.size()) : 1;
@@ -173,6 +222,10 @@ void Session::truncate(int64_t n_keep) {
     // Positions past n_keep are overwritten by the next prefill; nothing else refers to them.
     state_->n_past = n_keep;
     state_->n_out = 0;
+}
+
+void Session::set_routing_observer(RoutingObserver observer) {
+    state_->context->set_observer(std::move(observer));
 }
 
 const Model& Session::model() const {

@@ -14,6 +14,7 @@
 #include "hymoe/engine.hpp"
 #include "model/config.hpp"
 #include "model/weights.hpp"
+#include "offload/ram_tier.hpp"
 #include "runtime/backend.hpp"
 
 namespace hymoe {
@@ -27,6 +28,8 @@ struct Model::Impl {
     mutable cpu::ThreadPool pool;
     std::unique_ptr<Backend> backend;  // set by Model::load
     std::string backend_name;
+    std::unique_ptr<offload::RamTier> ram_tier;  // with OffloadOptions::ram_experts >= 0
+    bool prefetch = true;
 
     Impl(ModelFile f, ModelConfig c, ModelWeights w, int64_t ctx, int n_threads);
 };

@@ -148,6 +148,16 @@ nlohmann::ordered_json row_json(const BenchRow& row, const Machine& machine) {
     nlohmann::ordered_json kernels = nlohmann::ordered_json::object();
     for (const auto& [type, gops] : row.probe.kernel_gops) kernels[type] = gops;
     j["kernel_gops"] = kernels;
+    if (!row.experts.policy.empty()) {
+        nlohmann::ordered_json x;
+        x["policy"] = row.experts.policy;
+        x["ram_cache_bytes"] = row.experts.cache_bytes;
+        x["hit_rate"] = row.experts.hit_rate;
+        x["read_bytes_per_token"] = row.experts.read_bytes_per_token;
+        x["read_gbs"] = row.experts.read_gbs;
+        x["prediction_right"] = row.experts.prediction_right;
+        j["experts"] = x;
+    }
     return j;
 }
 

@@ -48,6 +48,16 @@ struct BenchRow {
     std::string backend = "cpu";  // Model::backend_name(): "cpu" or "cuda:0 (NVIDIA H100 ...)"
     ProbeRecord probe;     // the machine at this thread count
 
+    // With the RAM expert tier (--ram-experts-gb), over the test's runs (warm-up included).
+    struct Experts {
+        std::string policy;  // "" without a RAM tier
+        uint64_t cache_bytes = 0;
+        double hit_rate = 0;
+        double read_bytes_per_token = 0;  // expert bytes read from the model file
+        double read_gbs = 0;              // their rate while reading
+        double prediction_right = 0;      // fraction of the needed experts pre-gating predicted
+    } experts;
+
     int64_t n_tokens() const { return n_prompt > 0 ? n_prompt : n_gen; }
     std::string test_name() const;  // "pp512", "tg128"
 };

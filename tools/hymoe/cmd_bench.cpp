@@ -190,6 +190,26 @@ std::vector<uint64_t> time_test(Session& session, const std::vector<int32_t>& to
     return ns;
 }
 
+// The RAM tier's part of a test: its hit rate, its reads from the model file and how well
+// pre-gating predicted the next layer's experts.
+void note_expert_traffic(BenchRow& row, const ExpertCacheStats& a, const ExpertCacheStats& b, int64_t tokens) {
+    const auto& x = a.total;
+    const auto& y = b.total;
+    BenchRow::Experts& e = row.experts;
+    e.policy = b.policy;
+    e.cache_bytes = b.cache_bytes;
+    const double needs = static_cast<double>((y.hits + y.misses) - (x.hits + x.misses));
+    e.hit_rate = needs > 0 ? static_cast<double>(y.hits - x.hits) / needs : 0.0;
+    const double bytes = static_cast<double>(y.bytes_loaded - x.bytes_loaded);
+    const double seconds = b.read_seconds - a.read_seconds;
+    e.read_bytes_per_token = bytes / static_cast<double>(std::max<int64_t>(tokens, 1));
+    e.read_gbs = seconds > 0 ? bytes / seconds / 1e9 : 0.0;
+    const double used = static_cast<double>(y.used - x.used);
+    e.prediction_right = used > 0 ? static_cast<double>(y.predicted_right - x.predicted_right) / used : 0.0;
+    // No limit is derived from the reads: their rate is measured per read while other reads and
+    // the compute run beside them, so it is not a ceiling (docs/offload.md).
+}
+
 void run_bench(const BenchArgs& args) {
     const std::vector<int64_t> n_prompt = parse_counts(args.n_prompt, "-p/--n-prompt", 0);
     const std::vector<int64_t> n_gen = parse_counts(args.n_gen, "-n/--n-gen", 0);
@@ -286,7 +306,12 @@ void run_bench(const BenchArgs& args) {
             for (int32_t& t : tokens) t = pick(rng);
             row.test_time = utc_now();
             const std::string label = fmt::format("{} t={}", row.test_name(), n_threads);
+            const ExpertCacheStats before = model->expert_cache_stats();
             row.samples_ns = time_test(session, tokens, is_prefill, args, repetitions, label, progress);
+            if (!before.policy.empty()) {
+                const int runs = repetitions + (args.warmup ? 1 : 0);
+                note_expert_traffic(row, before, model->expert_cache_stats(), runs * row.n_tokens());
+            }
 
             progress.clear();
             const nlohmann::ordered_json j = row_json(row, machine);

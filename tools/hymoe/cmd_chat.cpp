@@ -224,6 +224,8 @@ void run_chat(const ChatArgs& args) {
                t.answers, t.prompt_tokens, t.prompt_s,
                static_cast<double>(t.prompt_tokens) / std::max(t.prompt_s, 1e-9), t.generated, t.generate_s,
                static_cast<double>(t.generated) / std::max(t.generate_s, 1e-9));
+    if (const std::string cache = expert_cache_summary(model->expert_cache_stats()); !cache.empty())
+        fmt::print(stderr, "{}\n", cache);
 }
 
 }  // namespace

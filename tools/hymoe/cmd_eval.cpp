@@ -41,6 +41,8 @@ void run_eval(const EvalArgs& args) {
     session.prefill(tokens, true);
     const std::span<const float> logits = session.all_logits();
     const auto n_vocab = static_cast<size_t>(model->n_vocab());
+    if (const std::string cache = expert_cache_summary(model->expert_cache_stats()); !cache.empty())
+        fmt::print(stderr, "{}\n", cache);
 
     if (!args.logits_out.empty()) {
         std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(args.logits_out.c_str(), "wb"), &std::fclose);

@@ -90,6 +90,8 @@ void run_generate(RunArgs args) {
         "on {}\n",
         prompt.size(), prompt_s, static_cast<double>(prompt.size()) / prompt_s, g.n_generated, g.seconds,
         g.n_generated / std::max(g.seconds, 1e-9), sampler.seed(), model->backend_name());
+    if (const std::string cache = expert_cache_summary(model->expert_cache_stats()); !cache.empty())
+        fmt::print(stderr, "{}\n", cache);
 }
 
 }  // namespace

@@ -15,5 +15,7 @@ void add_tokenize_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_trace_command(CLI::App& app);
+void add_simulate_command(CLI::App& app);
 
 }  // namespace hymoe::cli

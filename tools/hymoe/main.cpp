@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
     hymoe::cli::add_chat_command(app);
     hymoe::cli::add_bench_command(app);
     hymoe::cli::add_quantize_command(app);
+    hymoe::cli::add_trace_command(app);
+    hymoe::cli::add_simulate_command(app);
 
     try {
         app.parse(argc, argv);

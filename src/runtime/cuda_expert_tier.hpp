@@ -1,0 +1,119 @@
+// The GPU expert tier: routed experts live in host memory (the mapped model file); a budget of
+// GPU memory holds a cache of them, slot by slot, per layer. For each MoE layer and batch:
+//   1. the routing comes to the host (one stream sync per MoE layer: the split depends on it);
+//   2. MoeScheduler splits the pairs: hits run on the GPU; a miss is either copied into a slot
+//      and run there, or run on the CPU, whichever the CostModel says ends the layer sooner
+//      (--misses cpu / gpu fix the choice);
+//   3. copies go on a copy stream through pinned staging; the layer's pointer arrays are
+//      rewritten and uploaded after them; the GPU part (expert_ffn over the GPU's pairs, the
+//      others marked -1) is queued behind an event;
+//   4. while the GPU works, the CPU computes its pairs (cpu::moe_experts on the pool), and its
+//      partial output is uploaded and added to the GPU's.
+// Not yet: prefetching on the GPU tier, attention on the CPU (--attn cpu). NOT YET RUN ON A GPU:
+// see docs/gpu-status.md.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cpu/moe.hpp"
+#include "cpu/thread_pool.hpp"
+#include "cuda/device_pool.hpp"
+#include "cuda/memory.hpp"
+#include "hymoe/engine.hpp"
+#include "launch.hpp"
+#include "offload/cost_model.hpp"
+#include "offload/expert_cache.hpp"
+#include "offload/moe_scheduler.hpp"
+
+namespace hymoe {
+
+struct CudaExpertTierOptions {
+    uint64_t cache_bytes = 0;  // GPU memory for cached experts
+    offload::CachePolicyKind policy = offload::CachePolicyKind::Score;
+    offload::MissPolicy misses = offload::MissPolicy::Auto;
+};
+
+class CudaExpertTier {
+public:
+    // tables: [n_layers] the layers' ExpertWeights as uploaded (pointer arrays null). host: the
+    // host weights (the experts' bytes; they must outlive the tier). Allocates the slots from
+    // `pool` and measures the rates.
+    CudaExpertTier(const ModelConfig& config, const ModelWeights& host, std::vector<kernels::ExpertWeights> tables,
+                   cuda::DevicePool& pool, cpu::ThreadPool& cpu_pool, const CudaExpertTierOptions& options);
+    ~CudaExpertTier();
+
+    // The layer's experts as the GPU kernels see them (the pointer arrays name the cached ones).
+    const kernels::ExpertWeights& table(int64_t layer) const { return tables_[static_cast<size_t>(layer)]; }
+
+    // Everything between the routing and the layer's output: see the file comment. ids, weights,
+    // h, out: device memory of the calling context, in order on `stream`. gpu_part runs the GPU
+    // kernels over the pairs of `gpu_ids` (device [n][k], -1 for the others) into out.
+    template <typename GpuPart>
+    void run(int64_t layer, const float* h, int64_t n, const int32_t* ids, const float* weights, float* out,
+             cudaStream_t stream, GpuPart&& gpu_part);
+
+    ExpertCacheStats stats() const;
+
+private:
+    struct Layer {
+        cuda::DeviceAllocation slots;   // [n_slots][slot_bytes]: gate | up | down per slot
+        uint64_t slot_bytes = 0, gate_bytes = 0, up_bytes = 0, down_bytes = 0;
+        cuda::PinnedBuffer host_table;  // [3][n_experts] device pointers, uploaded after each change
+    };
+
+    // Steps 1-3 up to the GPU part's ids (device [n][k]); returns the plan. mutex_ held.
+    offload::MoePlan prepare(int64_t layer, const int32_t* ids, const float* weights, const float* h, int64_t n,
+                             cudaStream_t stream);
+    // Step 4 after the GPU part was queued. mutex_ held.
+    void finish(int64_t layer, const offload::MoePlan& plan, int64_t n, float* out, cudaStream_t stream);
+    void copy_expert(int64_t layer, int32_t expert, int32_t slot);
+    void grow_host(int64_t n);
+
+    const ModelConfig& c_;
+    const ModelWeights& host_;
+    cuda::DevicePool& pool_;
+    cpu::ThreadPool& cpu_pool_;
+    std::vector<kernels::ExpertWeights> tables_;
+    std::vector<Layer> layers_;
+    std::unique_ptr<offload::CostModel> cost_;
+    std::unique_ptr<offload::ExpertCache> cache_;
+    std::unique_ptr<offload::MoeScheduler> scheduler_;
+    std::mutex mutex_;  // one layer at a time, whichever session asks
+    cuda::Stream copy_stream_;
+    cuda::Event copied_;
+    cuda::Event gpu_done_;  // after the last layer's work
+    std::array<cuda::PinnedBuffer, 2> staging_;
+    std::array<cuda::Event, 2> drained_;
+    size_t next_staging_ = 0;
+    // The routing and activations on the host, and the CPU part's output: pinned, grown as needed.
+    cuda::PinnedBuffer host_ids_, host_weights_, host_h_, host_out_, host_gpu_ids_;
+    cuda::DeviceAllocation gpu_ids_, cpu_out_;
+    int64_t host_tokens_ = 0;
+    cpu::MoeScratch scratch_;
+};
+
+template <typename GpuPart>
+void CudaExpertTier::run(int64_t layer, const float* h, int64_t n, const int32_t* ids, const float* weights, float* out,
+                         cudaStream_t stream, GpuPart&& gpu_part) {
+    std::lock_guard lock(mutex_);
+    offload::MoePlan plan = prepare(layer, ids, weights, h, n, stream);
+    try {
+        gpu_part(gpu_ids_.as<int32_t>(), out);
+        finish(layer, plan, n, out, stream);
+    } catch (...) {
+        scheduler_->unpin(layer, plan);
+        throw;
+    }
+    // The next layer (of any session) waits for this, so no slot, table or pinned buffer of this
+    // one is rewritten while queued work still reads it.
+    gpu_done_.record(stream);
+    scheduler_->unpin(layer, plan);
+}
+
+}  // namespace hymoe
