@@ -445,6 +445,21 @@ TEST(RoutingTrace, WriterRefusesWhatTheReaderWouldRefuse) {
                  "cannot create the routing trace");
 }
 
+TEST(RoutingTrace, FullDiskIsAnError) {
+    if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+    const RoutingTraceHeader h = small_header();
+    const auto records = random_records(h, 200, 5);
+    try {
+        RoutingTraceWriter w("/dev/full", h);
+        for (const Record& r : records) w.write(r.position, r.layer, r.experts, r.weights, r.probs);
+        w.finish();
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("/dev/full: writing the routing trace failed"), std::string::npos)
+            << e.what();
+    }
+}
+
 // The checked-in fuzz corpus, replayed through the fuzz target's body in every build: an input
 // that once crashed the reader stays fixed without clang or libFuzzer.
 TEST(RoutingTraceCorpus, ReplaysWithoutCrash) {

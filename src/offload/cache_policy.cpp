@@ -60,7 +60,7 @@ protected:
 // static placement approximate.
 class LfuPolicy final : public RecencyBase {
 public:
-    LfuPolicy(int64_t n_experts) : RecencyBase(n_experts), uses_(static_cast<size_t>(n_experts), 0) {}
+    explicit LfuPolicy(int64_t n_experts) : RecencyBase(n_experts), uses_(static_cast<size_t>(n_experts), 0) {}
 
 protected:
     void update(std::span<const int32_t> used, std::span<const float>, std::span<const float>) override {

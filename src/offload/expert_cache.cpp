@@ -62,6 +62,10 @@ ExpertCache::Placement ExpertCache::place(int64_t layer, int32_t expert, std::sp
                                           bool prefetch) {
     Layer& L = layers_[static_cast<size_t>(layer)];
     Placement p;
+    if (const int32_t held = L.slot_of_expert[static_cast<size_t>(expert)]; held >= 0) {
+        p.slot = held;
+        return p;
+    }
     candidates_.clear();
     for (size_t s = 0; s < L.expert_of_slot.size(); ++s) {
         const int32_t e = L.expert_of_slot[s];

@@ -48,8 +48,9 @@ public:
         int32_t slot = -1;     // -1: no slot can be given up
         int32_t evicted = -1;  // the expert that was there, or -1 for a free slot
     };
-    // Gives `expert` (not resident) a slot: a free one, else the policy's victim among the
-    // residents that are neither pinned nor in `keep`. The slot then holds `expert`.
+    // Gives `expert` a slot: a free one, else the policy's victim among the residents that are
+    // neither pinned nor in `keep`. The slot then holds `expert`. (An expert already resident
+    // keeps its slot: nothing is evicted.)
     Placement place(int64_t layer, int32_t expert, std::span<const int32_t> keep, bool prefetch = false);
     // A pinned slot is being filled or read and is never chosen as a victim.
     void pin(int64_t layer, int32_t slot);
@@ -57,8 +58,8 @@ public:
     // Empties a slot whose contents could not be loaded.
     void forget(int64_t layer, int32_t slot);
 
-    // One step's needs at a layer, before computing: counts a hit or a miss per expert.
-    // hit[i] says whether needed[i] was resident.
+    // One step's needs at a layer (distinct experts), before computing: counts a hit or a miss
+    // per expert. hit[i] says whether needed[i] was resident.
     void count_needs(int64_t layer, std::span<const int32_t> needed, std::vector<bool>& hit);
     // One routing step (token) of a layer, after its needs were met: feeds the policy.
     void observe(int64_t layer, std::span<const int32_t> used, std::span<const float> weights,

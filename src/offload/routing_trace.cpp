@@ -4,9 +4,11 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <system_error>
 
@@ -339,7 +341,7 @@ RoutingTraceWriter::RoutingTraceWriter(const std::string& path, RoutingTraceHead
     order_.resize(static_cast<size_t>(h.n_experts));
     seen_.assign(static_cast<size_t>(h.n_experts), 0);
 
-    file_.reset(std::fopen(path_.c_str(), "wb"));
+    file_.open(path_, std::ios::binary | std::ios::trunc);
     if (!file_) throw Error(fmt::format("{}: cannot create the routing trace: {}", path_, std::strerror(errno)));
     std::string layers;
     for (int64_t l : h.moe_layers) fmt::format_to(std::back_inserter(layers), "{}{}", layers.empty() ? "" : ",", l);
@@ -348,7 +350,7 @@ RoutingTraceWriter::RoutingTraceWriter(const std::string& path, RoutingTraceHead
         "# position layer expert:weight x{} | expert:prob x{} (the router's top {} by softmax, descending)\n",
         kRoutingTraceMagic, kRoutingTraceVersion, h.model, h.architecture, h.n_layers, h.n_experts, h.n_experts_used,
         h.n_probs, layers, h.n_experts_used, h.n_probs, h.n_probs);
-    if (std::fwrite(head.data(), 1, head.size(), file_.get()) != head.size())
+    if (!file_.write(head.data(), static_cast<std::streamsize>(head.size())))
         throw Error(fmt::format("{}: writing the routing trace failed: {}", path_, std::strerror(errno)));
 }
 
@@ -360,7 +362,7 @@ void RoutingTraceWriter::write(int64_t position, int64_t layer, std::span<const 
     const auto bad = [&](const std::string& why) {
         return Error(fmt::format("{}: position {}, layer {}: {}", path_, position, layer, why));
     };
-    if (!file_) throw bad("the trace was already finished");
+    if (!file_.is_open()) throw bad("the trace was already finished");
     if (layer < 0 || layer >= h.n_layers || is_moe_[static_cast<size_t>(layer)] == 0)
         throw bad("not a layer with routed experts");
     if (position < 0 || position > kMaxPosition) throw bad("position out of range");
@@ -408,21 +410,17 @@ void RoutingTraceWriter::write(int64_t position, int64_t layer, std::span<const 
         }
     }
     line_ += '\n';
-    if (std::fwrite(line_.data(), 1, line_.size(), file_.get()) != line_.size())
+    if (!file_.write(line_.data(), static_cast<std::streamsize>(line_.size())))
         throw Error(fmt::format("{}: writing the routing trace failed: {}", path_, std::strerror(errno)));
     last_position_[static_cast<size_t>(layer)] = position;
     ++n_records_;
 }
 
 void RoutingTraceWriter::finish() {
-    if (!file_) throw Error(fmt::format("{}: the routing trace was already finished", path_));
-    const std::string tail = fmt::format("end {}\n", n_records_);
-    const bool wrote = std::fwrite(tail.data(), 1, tail.size(), file_.get()) == tail.size() &&
-                       std::fflush(file_.get()) == 0 && std::ferror(file_.get()) == 0;
-    const int err = errno;
-    std::FILE* f = file_.release();
-    if (std::fclose(f) != 0 || !wrote)
-        throw Error(fmt::format("{}: writing the routing trace failed: {}", path_, std::strerror(wrote ? errno : err)));
+    if (!file_.is_open()) throw Error(fmt::format("{}: the routing trace was already finished", path_));
+    file_ << "end " << n_records_ << '\n';
+    file_.close();  // flushes; a failure sets failbit
+    if (!file_) throw Error(fmt::format("{}: writing the routing trace failed: {}", path_, std::strerror(errno)));
 }
 
 }  // namespace hymoe::offload

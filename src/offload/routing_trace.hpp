@@ -8,8 +8,7 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
-#include <memory>
+#include <fstream>
 #include <span>
 #include <string>
 #include <string_view>
@@ -88,12 +87,9 @@ public:
     const RoutingTraceHeader& header() const { return header_; }
 
 private:
-    struct FileCloser {
-        void operator()(std::FILE* f) const { std::fclose(f); }
-    };
     std::string path_;
     RoutingTraceHeader header_;
-    std::unique_ptr<std::FILE, FileCloser> file_;
+    std::ofstream file_;                  // closed once finished
     std::vector<uint8_t> is_moe_;         // [n_layers]
     std::vector<int64_t> last_position_;  // [n_layers] -1 = none yet
     std::vector<int32_t> order_;          // [n_experts] scratch for the top n_probs

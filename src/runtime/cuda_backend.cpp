@@ -98,7 +98,7 @@ public:
             if (o.cpu_pool == nullptr) throw Error("the GPU expert tier needs a CPU thread pool");
             tier_ = std::make_unique<CudaExpertTier>(
                 config_, host, weights_.experts, *pool_, *o.cpu_pool,
-                CudaExpertTierOptions{static_cast<uint64_t>(o.expert_cache), o.cache_policy, o.misses});
+                CudaExpertTierOptions{static_cast<uint64_t>(o.expert_cache), o.cache_policy, o.misses, o.prefetch});
             graphs_ = false;  // each MoE layer syncs with the host
         }
     }

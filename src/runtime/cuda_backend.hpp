@@ -27,6 +27,7 @@ struct CudaBackendOptions {
     int64_t expert_cache = -1;
     offload::CachePolicyKind cache_policy = offload::CachePolicyKind::Score;
     offload::MissPolicy misses = offload::MissPolicy::Auto;
+    bool prefetch = true;
     cpu::ThreadPool* cpu_pool = nullptr;  // computes the misses the CPU takes (needed with expert_cache >= 0)
 };
 

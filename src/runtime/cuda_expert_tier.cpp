@@ -31,18 +31,29 @@ CudaExpertTier::CudaExpertTier(const ModelConfig& config, const ModelWeights& ho
       pool_(pool),
       cpu_pool_(cpu_pool),
       tables_(std::move(tables)),
+      prefetch_(options.prefetch),
+      prefetcher_(config, host),
+      predicted_(static_cast<size_t>(config.n_layers)),
       staging_{cuda::PinnedBuffer(kStagingBytes), cuda::PinnedBuffer(kStagingBytes)} {
-    // The rates of this machine, measured now (a fraction of a second).
+    // The rates of this machine, measured now (a fraction of a second): copies both ways of the
+    // PCIe bus and within the GPU, the CPU's streaming read, and the CPU matmul rate for the
+    // experts' type. The GPU's compute rate is not probed: GPU expert time is bytes over its
+    // memory bandwidth, which holds until a few hundred tokens per expert.
     const cuda::TransferRates gpu = cuda::measure_transfer_rates(pool.device());
     offload::MachineRates rates;
     rates.cpu_mem_gbs = cpu::probe_read_bandwidth(cpu_pool, 256ull << 20, 2);
     rates.pcie_gbs = gpu.h2d_gbs;
     rates.gpu_mem_gbs = gpu.device_read_gbs;
-    // Compute rates are not probed yet: times are bytes over bandwidth (right for decode; prefill
-    // with many tokens per expert is underestimated on the CPU side).
+    for (const LayerWeights& l : host.layers) {
+        if (l.experts.gate.empty()) continue;
+        const TensorType type = l.experts.gate[0].type;
+        rates.cpu_gops = cpu::probe_matmul_rate(type, cpu::in_cache_matmul_shape(type, cpu_pool.size()), cpu_pool, 0.05);
+        break;
+    }
     cost_ = std::make_unique<offload::CostModel>(rates);
-    spdlog::info("expert tier: host->GPU {:.1f} GB/s, GPU memory {:.0f} GB/s, CPU memory {:.1f} GB/s", rates.pcie_gbs,
-                 rates.gpu_mem_gbs, rates.cpu_mem_gbs);
+    spdlog::info("expert tier: host->GPU {:.1f} GB/s, GPU memory {:.0f} GB/s, CPU memory {:.1f} GB/s, CPU experts "
+                 "{:.0f} GOP/s",
+                 rates.pcie_gbs, rates.gpu_mem_gbs, rates.cpu_mem_gbs, rates.cpu_gops);
 
     layers_.resize(static_cast<size_t>(c_.n_layers));
     std::vector<uint64_t> slot_bytes(static_cast<size_t>(c_.n_layers), 0);
@@ -147,15 +158,31 @@ offload::MoePlan CudaExpertTier::prepare(int64_t layer, const int32_t* ids, cons
     for (int32_t e : host_ids)
         if (e < 0 || e >= ne) throw Error(fmt::format("blk.{}: the router chose expert {} of {}", layer, e, ne));
 
+    // How well this layer was predicted, if it was.
+    std::vector<int32_t>& predicted = predicted_[static_cast<size_t>(layer)];
+    if (!predicted.empty()) {
+        offload::CacheCounters& counters = cache_->counters(layer);
+        std::vector<int32_t> used(host_ids.begin(), host_ids.end());
+        std::sort(used.begin(), used.end());
+        used.erase(std::unique(used.begin(), used.end()), used.end());
+        counters.predicted += predicted.size();
+        counters.used += used.size();
+        for (int32_t e : predicted)
+            if (std::binary_search(used.begin(), used.end(), e)) ++counters.predicted_right;
+        predicted.clear();
+    }
+
     // 2. the split
     offload::MoePlan plan = scheduler_->plan(layer, host_ids, host_weights, {});
 
-    // 3. the copies, the layer's pointer arrays after them, and the GPU part's ids
+    // 3. the copies (and any prefetched for this layer), the layer's pointer arrays after them,
+    // and the GPU part's ids
     Layer& L = layers_[static_cast<size_t>(layer)];
-    if (!plan.copies.empty()) {
-        for (const offload::MoePlan::Copy& c : plan.copies) copy_expert(layer, c.expert, c.slot);
+    for (const offload::MoePlan::Copy& c : plan.copies) copy_expert(layer, c.expert, c.slot);
+    if (!plan.copies.empty() || copies_pending_) {
         copied_.record(copy_stream_.get());
         cuda::check(cudaStreamWaitEvent(stream, copied_.get(), 0), "cudaStreamWaitEvent (expert copies)");
+        copies_pending_ = false;
     }
     auto* table = static_cast<const void**>(L.host_table.get());  // [gate | up | down][n_experts]
     for (int32_t e = 0; e < ne; ++e) {
@@ -178,6 +205,24 @@ offload::MoePlan CudaExpertTier::prepare(int64_t layer, const int32_t* ids, cons
                                 cudaMemcpyHostToDevice, stream),
                 "cudaMemcpyAsync (the GPU's expert ids)");
     return plan;
+}
+
+void CudaExpertTier::prefetch_next(int64_t layer, int64_t n) {
+    constexpr int64_t kPrefetchMaxTokens = 4;  // a prefill batch needs most experts anyway
+    if (n > kPrefetchMaxTokens) return;
+    const int64_t next = prefetcher_.next_moe_layer(layer);
+    if (next < 0 || cache_->n_slots(next) == 0) return;
+    const std::span<const int32_t> predicted = prefetcher_.predict(
+        next, static_cast<const float*>(host_h_.get()), n, n * c_.n_experts_used, cpu_pool_);
+    predicted_[static_cast<size_t>(next)].assign(predicted.begin(), predicted.end());
+    for (int32_t e : predicted) {
+        if (cache_->lookup(next, e) >= 0) continue;
+        // The next layer's slots are not read before its own prepare(), which waits for these.
+        const int32_t slot = cache_->place(next, e, predicted, true).slot;
+        if (slot < 0) break;
+        copy_expert(next, e, slot);
+        copies_pending_ = true;
+    }
 }
 
 void CudaExpertTier::finish(int64_t layer, const offload::MoePlan& plan, int64_t n, float* out, cudaStream_t stream) {
@@ -203,6 +248,11 @@ ExpertCacheStats CudaExpertTier::stats() const {
         out.hits = c.hits;
         out.misses = c.misses;
         out.evictions = c.evictions;
+        out.prefetched = c.prefetched;
+        out.prefetch_used = c.prefetch_used;
+        out.predicted = c.predicted;
+        out.predicted_right = c.predicted_right;
+        out.used = c.used;
         out.bytes_loaded = c.bytes_loaded;
     };
     for (int64_t l = 0; l < cache_->n_layers(); ++l) {

@@ -8,9 +8,11 @@
 //      rewritten and uploaded after them; the GPU part (expert_ffn over the GPU's pairs, the
 //      others marked -1) is queued behind an event;
 //   4. while the GPU works, the CPU computes its pairs (cpu::moe_experts on the pool), and its
-//      partial output is uploaded and added to the GPU's.
-// Not yet: prefetching on the GPU tier, attention on the CPU (--attn cpu). NOT YET RUN ON A GPU:
-// see docs/gpu-status.md.
+//      partial output is uploaded and added to the GPU's;
+//   5. (batches of up to 4 tokens) the next MoE layer's router, applied on the host to this
+//      layer's hidden state, predicts its experts; those not cached are copied into its slots
+//      behind this layer's copies, and its GPU part waits for them.
+// Not yet: attention on the CPU (--attn cpu). NOT YET RUN ON A GPU: see docs/gpu-status.md.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -30,6 +32,7 @@
 #include "offload/cost_model.hpp"
 #include "offload/expert_cache.hpp"
 #include "offload/moe_scheduler.hpp"
+#include "offload/prefetcher.hpp"
 
 namespace hymoe {
 
@@ -37,6 +40,7 @@ struct CudaExpertTierOptions {
     uint64_t cache_bytes = 0;  // GPU memory for cached experts
     offload::CachePolicyKind policy = offload::CachePolicyKind::Score;
     offload::MissPolicy misses = offload::MissPolicy::Auto;
+    bool prefetch = true;  // copy the next MoE layer's predicted experts behind this layer's copies
 };
 
 class CudaExpertTier {
@@ -73,6 +77,8 @@ private:
     // Step 4 after the GPU part was queued. mutex_ held.
     void finish(int64_t layer, const offload::MoePlan& plan, int64_t n, float* out, cudaStream_t stream);
     void copy_expert(int64_t layer, int32_t expert, int32_t slot);
+    // Step 5: predicts the next MoE layer's experts and queues their copies. mutex_ held.
+    void prefetch_next(int64_t layer, int64_t n);
     void grow_host(int64_t n);
 
     const ModelConfig& c_;
@@ -80,6 +86,10 @@ private:
     cuda::DevicePool& pool_;
     cpu::ThreadPool& cpu_pool_;
     std::vector<kernels::ExpertWeights> tables_;
+    bool prefetch_;
+    offload::Prefetcher prefetcher_;
+    std::vector<std::vector<int32_t>> predicted_;  // [n_layers] experts predicted for the next step
+    bool copies_pending_ = false;                  // prefetch copies queued since the last wait on them
     std::vector<Layer> layers_;
     std::unique_ptr<offload::CostModel> cost_;
     std::unique_ptr<offload::ExpertCache> cache_;
@@ -105,6 +115,7 @@ void CudaExpertTier::run(int64_t layer, const float* h, int64_t n, const int32_t
     offload::MoePlan plan = prepare(layer, ids, weights, h, n, stream);
     try {
         gpu_part(gpu_ids_.as<int32_t>(), out);
+        if (prefetch_) prefetch_next(layer, n);
         finish(layer, plan, n, out, stream);
     } catch (...) {
         scheduler_->unpin(layer, plan);

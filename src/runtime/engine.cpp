@@ -70,6 +70,7 @@ std::unique_ptr<Backend> make_backend(Model::Impl& m, const LoadOptions& options
     cuda_options.expert_cache = options.offload.expert_cache;
     cuda_options.cache_policy = offload::parse_cache_policy(options.offload.cache_policy);
     cuda_options.misses = offload::parse_miss_policy(options.offload.misses);
+    cuda_options.prefetch = options.offload.prefetch;
     cuda_options.cpu_pool = &m.pool;
     if (device != "auto") return make_cuda_backend(m.config, m.weights, cuda_options);
     std::string why;

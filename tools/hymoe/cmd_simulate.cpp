@@ -46,10 +46,7 @@ std::vector<double> parse_sizes(const std::string& text) {
         double v = 0;
         const auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
         if (part.empty() || ec != std::errc() || ptr != part.data() + part.size() || !(v > 0.0 && v <= 100.0))
-            throw Error(
-                fmt::format("--sizes '{}': expected percentages of a layer's experts in (0, 100], such as "
-                            "10,25,50",
-                            part));
+            throw Error(fmt::format("--sizes '{}': expected percentages in (0, 100], such as 10,25,50", part));
         sizes.push_back(v);
     }
     return sizes;
