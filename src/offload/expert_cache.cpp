@@ -135,6 +135,32 @@ CacheCounters ExpertCache::total() const {
     return t;
 }
 
+ExpertCacheStats cache_stats(const ExpertCache& cache, std::span<const uint64_t> slot_bytes) {
+    ExpertCacheStats s;
+    s.policy = std::string(cache_policy_name(cache.policy()));
+    const auto fill = [](ExpertCacheStats::Layer& out, const CacheCounters& c) {
+        out.hits = c.hits;
+        out.misses = c.misses;
+        out.evictions = c.evictions;
+        out.prefetched = c.prefetched;
+        out.prefetch_used = c.prefetch_used;
+        out.predicted = c.predicted;
+        out.predicted_right = c.predicted_right;
+        out.used = c.used;
+        out.bytes_loaded = c.bytes_loaded;
+    };
+    s.layers.resize(static_cast<size_t>(cache.n_layers()));
+    for (int64_t l = 0; l < cache.n_layers(); ++l) {
+        ExpertCacheStats::Layer& L = s.layers[static_cast<size_t>(l)];
+        fill(L, cache.counters(l));
+        L.slots = cache.n_slots(l);
+        L.slot_bytes = static_cast<size_t>(l) < slot_bytes.size() ? slot_bytes[static_cast<size_t>(l)] : 0;
+        s.total.slots += L.slots;
+    }
+    fill(s.total, cache.total());
+    return s;
+}
+
 std::vector<int64_t> slots_for_budget(std::span<const uint64_t> expert_bytes, int64_t n_experts, uint64_t budget) {
     std::vector<int64_t> slots(expert_bytes.size(), 0);
     uint64_t per_round = 0;

@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "hymoe/engine.hpp"
 #include "offload/cache_policy.hpp"
 
 namespace hymoe::offload {
@@ -82,6 +83,10 @@ private:
     std::vector<Layer> layers_;
     std::vector<int32_t> candidates_;  // scratch of place()
 };
+
+// The cache's counters as the public API reports them (policy, per-layer and total counts);
+// slot_bytes: [n_layers] the bytes one slot of each layer takes. The tier adds its own fields.
+ExpertCacheStats cache_stats(const ExpertCache& cache, std::span<const uint64_t> slot_bytes);
 
 // Slots per layer for `budget` bytes of expert memory, where one expert of layer l takes
 // expert_bytes[l] bytes (0 for a layer without routed experts): the same count in every such

@@ -219,31 +219,10 @@ void RamTier::run(int64_t layer, const ExpertSet& experts, const float* h, int64
 
 ExpertCacheStats RamTier::stats() const {
     std::lock_guard lk(m_);
-    ExpertCacheStats s;
-    s.policy = std::string(cache_policy_name(cache_.policy()));
+    ExpertCacheStats s = cache_stats(cache_, slot_sizes(store_));
     s.cache_bytes = cache_bytes_;
     s.staging_bytes = staging_.size();
     s.read_seconds = read_seconds_;
-    const auto fill = [](ExpertCacheStats::Layer& out, const CacheCounters& c) {
-        out.hits = c.hits;
-        out.misses = c.misses;
-        out.evictions = c.evictions;
-        out.prefetched = c.prefetched;
-        out.prefetch_used = c.prefetch_used;
-        out.predicted = c.predicted;
-        out.predicted_right = c.predicted_right;
-        out.used = c.used;
-        out.bytes_loaded = c.bytes_loaded;
-    };
-    s.layers.resize(static_cast<size_t>(cache_.n_layers()));
-    for (int64_t l = 0; l < cache_.n_layers(); ++l) {
-        ExpertCacheStats::Layer& L = s.layers[static_cast<size_t>(l)];
-        fill(L, cache_.counters(l));
-        L.slots = cache_.n_slots(l);
-        L.slot_bytes = store_.slot_bytes(l);
-        s.total.slots += L.slots;
-    }
-    fill(s.total, cache_.total());
     return s;
 }
 

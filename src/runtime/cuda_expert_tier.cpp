@@ -240,29 +240,11 @@ void CudaExpertTier::finish(int64_t layer, const offload::MoePlan& plan, int64_t
 }
 
 ExpertCacheStats CudaExpertTier::stats() const {
-    ExpertCacheStats s;
-    s.policy = std::string(offload::cache_policy_name(cache_->policy()));
+    std::lock_guard lock(mutex_);
+    std::vector<uint64_t> slot_bytes;
+    for (const Layer& L : layers_) slot_bytes.push_back(L.slot_bytes);
+    ExpertCacheStats s = offload::cache_stats(*cache_, slot_bytes);
     for (const Layer& L : layers_) s.cache_bytes += L.slots.bytes();
-    s.layers.resize(static_cast<size_t>(cache_->n_layers()));
-    const auto fill = [](ExpertCacheStats::Layer& out, const offload::CacheCounters& c) {
-        out.hits = c.hits;
-        out.misses = c.misses;
-        out.evictions = c.evictions;
-        out.prefetched = c.prefetched;
-        out.prefetch_used = c.prefetch_used;
-        out.predicted = c.predicted;
-        out.predicted_right = c.predicted_right;
-        out.used = c.used;
-        out.bytes_loaded = c.bytes_loaded;
-    };
-    for (int64_t l = 0; l < cache_->n_layers(); ++l) {
-        ExpertCacheStats::Layer& L = s.layers[static_cast<size_t>(l)];
-        fill(L, cache_->counters(l));
-        L.slots = cache_->n_slots(l);
-        L.slot_bytes = layers_[static_cast<size_t>(l)].slot_bytes;
-        s.total.slots += L.slots;
-    }
-    fill(s.total, cache_->total());
     return s;
 }
 

@@ -94,7 +94,7 @@ private:
     std::unique_ptr<offload::CostModel> cost_;
     std::unique_ptr<offload::ExpertCache> cache_;
     std::unique_ptr<offload::MoeScheduler> scheduler_;
-    std::mutex mutex_;  // one layer at a time, whichever session asks
+    mutable std::mutex mutex_;  // one layer at a time, whichever session asks; and stats()
     cuda::Stream copy_stream_;
     cuda::Event copied_;
     cuda::Event gpu_done_;  // after the last layer's work
