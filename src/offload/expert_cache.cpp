@@ -124,6 +124,15 @@ void ExpertCache::count_needs(int64_t layer, std::span<const int32_t> needed, st
     }
 }
 
+void ExpertCache::count_prediction(int64_t layer, std::span<const int32_t> predicted,
+                                   std::span<const int32_t> used_sorted) {
+    CacheCounters& c = layers_[static_cast<size_t>(layer)].counters;
+    c.predicted += predicted.size();
+    c.used += used_sorted.size();
+    for (int32_t e : predicted)
+        if (std::binary_search(used_sorted.begin(), used_sorted.end(), e)) ++c.predicted_right;
+}
+
 void ExpertCache::observe(int64_t layer, std::span<const int32_t> used, std::span<const float> weights,
                           std::span<const float> probs) {
     layers_[static_cast<size_t>(layer)].policy->observe(used, weights, probs);

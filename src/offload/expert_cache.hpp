@@ -62,6 +62,9 @@ public:
     // One step's needs at a layer (distinct experts), before computing: counts a hit or a miss
     // per expert. hit[i] says whether needed[i] was resident.
     void count_needs(int64_t layer, std::span<const int32_t> needed, std::vector<bool>& hit);
+    // How a prediction for this layer's step came out: `predicted` against the step's distinct
+    // experts `used_sorted` (ascending).
+    void count_prediction(int64_t layer, std::span<const int32_t> predicted, std::span<const int32_t> used_sorted);
     // One routing step (token) of a layer, after its needs were met: feeds the policy.
     void observe(int64_t layer, std::span<const int32_t> used, std::span<const float> weights,
                  std::span<const float> probs);

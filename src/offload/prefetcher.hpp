@@ -16,6 +16,10 @@ namespace hymoe::offload {
 
 class Prefetcher {
 public:
+    // Prefetching pays for batches of a few tokens (decode); a prefill batch needs most experts
+    // of every layer, and its misses are read in the layer anyway.
+    static constexpr int64_t kMaxTokens = 4;
+
     Prefetcher(const ModelConfig& config, const ModelWeights& host_weights);
 
     // The next layer after `layer` with routed experts, or -1.

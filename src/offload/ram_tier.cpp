@@ -126,10 +126,7 @@ void RamTier::run(int64_t layer, const ExpertSet& experts, const float* h, int64
     LayerSlots& mine = slots_[static_cast<size_t>(layer)];
     CacheCounters& counters = cache_.counters(layer);
     if (!mine.predicted.empty()) {
-        counters.predicted += mine.predicted.size();
-        counters.used += needed_.size();
-        for (int32_t e : mine.predicted)
-            if (std::binary_search(needed_.begin(), needed_.end(), e)) ++counters.predicted_right;
+        cache_.count_prediction(layer, mine.predicted, needed_);
         mine.predicted.clear();
     }
 

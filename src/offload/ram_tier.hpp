@@ -47,6 +47,8 @@ public:
              std::span<const int32_t> predicted, cpu::MoeScratch& scratch, cpu::ThreadPool& pool);
 
     ExpertCacheStats stats() const;
+    // Whether run() reads the router's probabilities (only the score policy does).
+    bool wants_probs() const { return cache_.policy() == CachePolicyKind::Score; }
     const ExpertStore& store() const { return store_; }
 
 private:

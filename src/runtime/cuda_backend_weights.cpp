@@ -24,10 +24,6 @@ namespace {
 
 using cpu::MatrixRef;
 
-uint64_t matrix_bytes(const MatrixRef& m) {
-    return row_bytes(m.type, static_cast<uint64_t>(m.cols)).value_or(0) * static_cast<uint64_t>(m.rows);
-}
-
 bool gpu_reads(TensorType t) {
     return static_cast<uint32_t>(t) < 1000 && kernels::supports_weight_type(static_cast<int32_t>(t));
 }
@@ -239,6 +235,10 @@ private:
 };
 
 }  // namespace
+
+uint64_t matrix_bytes(const MatrixRef& m) {
+    return row_bytes(m.type, static_cast<uint64_t>(m.cols)).value_or(0) * static_cast<uint64_t>(m.rows);
+}
 
 kernels::WeightMatrix weight_matrix(const MatrixRef& w) {
     kernels::WeightMatrix m;

@@ -38,6 +38,9 @@ DeviceWeights upload_weights(const ModelConfig& config, const ModelWeights& host
 // What upload_weights(..., false) charges: every weight but the routed experts' matrices.
 uint64_t device_weight_bytes_without_experts(const ModelConfig& config, const ModelWeights& host);
 
+// Bytes of a matrix in its stored type.
+uint64_t matrix_bytes(const cpu::MatrixRef& m);
+
 // The kernels' view of a weight matrix (data already in device memory).
 kernels::WeightMatrix weight_matrix(const cpu::MatrixRef& w);
 

@@ -10,14 +10,13 @@
 #include "cuda/probe.hpp"
 #include "format/tensor_type.hpp"
 #include "hymoe/error.hpp"
+#include "runtime/cuda_backend_weights.hpp"
 
 namespace hymoe {
 
 namespace {
 
-uint64_t matrix_bytes(const cpu::MatrixRef& m) {
-    return row_bytes(m.type, static_cast<uint64_t>(m.cols)).value_or(0) * static_cast<uint64_t>(m.rows);
-}
+using cuda_backend::matrix_bytes;
 
 constexpr uint64_t kStagingBytes = 8ull << 20;
 
@@ -161,14 +160,10 @@ offload::MoePlan CudaExpertTier::prepare(int64_t layer, const int32_t* ids, cons
     // How well this layer was predicted, if it was.
     std::vector<int32_t>& predicted = predicted_[static_cast<size_t>(layer)];
     if (!predicted.empty()) {
-        offload::CacheCounters& counters = cache_->counters(layer);
         std::vector<int32_t> used(host_ids.begin(), host_ids.end());
         std::sort(used.begin(), used.end());
         used.erase(std::unique(used.begin(), used.end()), used.end());
-        counters.predicted += predicted.size();
-        counters.used += used.size();
-        for (int32_t e : predicted)
-            if (std::binary_search(used.begin(), used.end(), e)) ++counters.predicted_right;
+        cache_->count_prediction(layer, predicted, used);
         predicted.clear();
     }
 
@@ -208,8 +203,7 @@ offload::MoePlan CudaExpertTier::prepare(int64_t layer, const int32_t* ids, cons
 }
 
 void CudaExpertTier::prefetch_next(int64_t layer, int64_t n) {
-    constexpr int64_t kPrefetchMaxTokens = 4;  // a prefill batch needs most experts anyway
-    if (n > kPrefetchMaxTokens) return;
+    if (n > offload::Prefetcher::kMaxTokens) return;
     const int64_t next = prefetcher_.next_moe_layer(layer);
     if (next < 0 || cache_->n_slots(next) == 0) return;
     const std::span<const int32_t> predicted = prefetcher_.predict(

@@ -8,14 +8,6 @@
 
 namespace hymoe {
 
-namespace {
-
-// Prefetching pays for batches of a few tokens (decode); a prefill batch needs most experts of
-// every layer, and its misses are read in the layer anyway.
-constexpr int64_t kPrefetchMaxTokens = 4;
-
-}  // namespace
-
 OffloadContext::OffloadContext(std::unique_ptr<BackendContext> inner, const ModelConfig& config,
                                const ModelWeights& host_weights, offload::RamTier* tier, bool prefetch,
                                cpu::ThreadPool& pool)
@@ -39,7 +31,10 @@ void OffloadContext::route(const float* logits, const float* selection_bias, int
                            float* weights) {
     inner_->route(logits, selection_bias, n, experts, weights);
     // The score policy and the observer see the router's probabilities over all experts.
-    if (tier_ == nullptr && !observer_) return;
+    if (!observer_ && (tier_ == nullptr || !tier_->wants_probs())) {
+        probs_.clear();
+        return;
+    }
     const int64_t ne = c_.n_experts;
     probs_.assign(logits, logits + n * ne);
     for (int64_t t = 0; t < n; ++t) cpu::softmax(probs_.data() + t * ne, ne);
@@ -66,7 +61,7 @@ void OffloadContext::moe_experts(int64_t layer, const ExpertSet& experts, const 
     }
     int64_t next = -1;
     std::span<const int32_t> predicted;
-    if (prefetch_ && n <= kPrefetchMaxTokens) {
+    if (prefetch_ && n <= offload::Prefetcher::kMaxTokens) {
         next = prefetcher_.next_moe_layer(layer);
         if (next >= 0) predicted = prefetcher_.predict(next, h, n, n * k, pool_);
     }
