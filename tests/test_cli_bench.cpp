@@ -226,6 +226,46 @@ TEST(CliBench, GivenMachineNumbersReplaceTheProbes) {
     expect_near_rel(rows[0]["limit_ts"].get<double>(), 50e9 / expected_decode(model, 4).bytes, "limit_ts");
 }
 
+// With the RAM tier, each row's experts object carries the cost model's bound: the predicted
+// expert time plus the non-expert time at the limit's rates; no GPU fields. Values are checked
+// for consistency, not for speed.
+TEST(CliBench, RamTierRowsCarryTheCostModelsBound) {
+    const auto model = make_model();
+    const RunResult r = run_cli(
+        fmt::format("bench -m '{}' -p 8 -n 4 -r 2 -t 1 -o json --ram-experts-gb 0 {}", model.string(), kFast));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json rows = nlohmann::json::parse(r.out);
+    ASSERT_EQ(rows.size(), 2u) << r.out;
+    for (const auto& row : rows) {
+        ASSERT_TRUE(row.contains("experts")) << row.dump();
+        const auto& x = row["experts"];
+        EXPECT_EQ(x["tier"], "ram");
+        EXPECT_FALSE(x.contains("copy_bytes_per_token")) << "a GPU tier field";
+        EXPECT_FALSE(x.contains("copy_wait_ms_per_token")) << "a GPU tier field";
+        for (const char* field : {"file_read_gbs", "predicted_expert_ms_per_token", "non_expert_ms_per_token",
+                                  "bound_ts", "fraction_of_bound"}) {
+            ASSERT_TRUE(x.contains(field)) << field << " in " << x.dump();
+            EXPECT_GT(x[field].get<double>(), 0.0) << field;
+            EXPECT_TRUE(std::isfinite(x[field].get<double>())) << field;
+        }
+        const double bound = x["bound_ts"].get<double>();
+        expect_near_rel(bound,
+                        1e3 / (x["non_expert_ms_per_token"].get<double>() +
+                               x["predicted_expert_ms_per_token"].get<double>()),
+                        "bound_ts = 1 / (non-expert + predicted expert time)");
+        expect_near_rel(x["fraction_of_bound"].get<double>(), row["avg_ts"].get<double>() / bound,
+                        "fraction_of_bound = avg_ts / bound_ts");
+    }
+    // Decode: every expert a token uses is read in full from memory at least, as the limit
+    // counts it, and here from the file too: the bound cannot beat the limit.
+    EXPECT_LE(rows[1]["experts"]["bound_ts"].get<double>(), rows[1]["limit_ts"].get<double>() * (1 + 1e-9));
+
+    const RunResult md =
+        run_cli(fmt::format("bench -m '{}' -p 0 -n 4 -r 1 -t 1 --ram-experts-gb 0 {}", model.string(), kFast));
+    ASSERT_EQ(md.exit_code, 0) << md.err;
+    EXPECT_NE(md.out.find("| hit rate |  bound t/s | % bound |"), std::string::npos) << md.out;
+}
+
 TEST(CliBench, BadFlagsFailWithOneLine) {
     const auto model = make_model();
     const std::string m = fmt::format("bench -m '{}' {} ", model.string(), kFast);

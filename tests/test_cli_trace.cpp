@@ -95,7 +95,7 @@ TEST(CliTrace, RecordsEveryTokenAtEveryMoeLayer) {
 TEST(CliTrace, SimulateTableAndJson) {
     const RunResult table = run_cli(fmt::format("simulate '{}' --per-layer", trace_path().string()));
     ASSERT_EQ(table.exit_code, 0) << table.err;
-    for (const char* s : {"10% (6)", "25% (16)", "50% (32)", "lru", "lfu", "score", "opt (Belady bound)", "layer 1"})
+    for (const char* s : {"10% (6)", "25% (16)", "50% (32)", "lru", "lfu", "score", "adaptive", "opt (Belady bound)", "layer 1"})
         EXPECT_NE(table.out.find(s), std::string::npos) << s << " in\n" << table.out;
 
     const RunResult js = run_cli(

@@ -84,5 +84,46 @@ TEST(CostModel, EmptyLayerAndBadInput) {
     EXPECT_THROW(parse_miss_policy("disk"), Error);
 }
 
+// The RAM tier's layer: 1 GB experts, 0.1 s to compute (10 GB/s), 0.5 s to read (2 GB/s); no GPU.
+CostModel ram_model() {
+    return CostModel({.cpu_mem_gbs = 10, .cpu_gops = 1000, .file_read_gbs = 2});
+}
+
+// Two ready, one loading, one staged: the ready ones (0.2 s) run while the loader reads (0.5 s);
+// then the loaded one (0.1 s); then the staged one, read (0.5 s) and computed (0.1 s) in turn:
+// 0.5 + 0.1 + 0.5 + 0.1 = 1.2 s.
+TEST(CostModel, RamLayerComputesTheReadyExpertsWhileTheMissesLoad) {
+    const int64_t ready[] = {1, 1}, loading[] = {1}, staged[] = {1};
+    const RamLayerPlan p = ram_model().plan_ram_layer(ready, loading, staged, kExpert);
+    EXPECT_NEAR(p.read_seconds, 0.5, 1e-12);
+    EXPECT_NEAR(p.compute_seconds, 0.4, 1e-12);
+    EXPECT_NEAR(p.seconds, 1.2, 1e-12);
+    EXPECT_DOUBLE_EQ(ram_model().file_read_seconds(kExpert), 0.5);
+}
+
+// Six ready experts (0.6 s) hide the one read (0.5 s): 0.6 + 0.1 = 0.7 s. Every expert ready: its
+// compute alone. None needed: 0.
+TEST(CostModel, RamLayerReadsHiddenBehindCompute) {
+    const int64_t six[] = {1, 1, 1, 1, 1, 1}, one[] = {1};
+    EXPECT_NEAR(ram_model().plan_ram_layer(six, one, {}, kExpert).seconds, 0.7, 1e-12);
+    EXPECT_NEAR(ram_model().plan_ram_layer(six, {}, {}, kExpert).seconds, 0.6, 1e-12);
+    EXPECT_DOUBLE_EQ(ram_model().plan_ram_layer({}, {}, {}, kExpert).seconds, 0.0);
+}
+
+// Prefill: 1000 tokens of 1e9 ops at 1000 GOP/s = 1 s per expert, more than its 0.1 s of reading
+// weights: one ready (1 s) hides one read (0.5 s), then the loaded one: 1 + 1 = 2 s.
+TEST(CostModel, RamLayerComputeBoundWithManyTokens) {
+    const int64_t ready[] = {1000}, loading[] = {1000};
+    EXPECT_NEAR(ram_model().plan_ram_layer(ready, loading, {}, kExpert).seconds, 2.0, 1e-12);
+}
+
+// Each plan needs its own rates: the GPU split the PCIe and GPU ones, the RAM tier's the file's.
+TEST(CostModel, EachPlanNeedsItsRates) {
+    EXPECT_THROW(ram_model().plan_layer({}, kExpert, MissPolicy::Auto), Error);
+    EXPECT_THROW(model().plan_ram_layer({}, {}, {}, kExpert), Error);
+    EXPECT_THROW(CostModel({.cpu_mem_gbs = 10, .pcie_gbs = 20}), Error);
+    EXPECT_THROW(CostModel({.cpu_mem_gbs = 0, .file_read_gbs = 2}), Error);
+}
+
 }  // namespace
 }  // namespace hymoe::offload

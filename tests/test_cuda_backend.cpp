@@ -1,6 +1,7 @@
 // The CUDA backend against the CPU backend: the budget and type checks (these run without a GPU),
 // cuBLAS's operand mapping, decode passes captured and replayed as CUDA graphs, and every model of
-// the shared reference fixtures run on both backends (prompt logits, greedy decode, graphs on/off).
+// the shared reference fixtures run on both backends (prompt logits, greedy decode, graphs on/off),
+// and with attention on the CPU beside the GPU (--attn cpu).
 #include <gtest/gtest.h>
 
 #if HYMOE_WITH_CUDA
@@ -26,9 +27,12 @@
 #include "hymoe/build_info.hpp"
 #include "hymoe/engine.hpp"
 #include "hymoe/error.hpp"
+#include "launch.hpp"
 #include "logit_compare.hpp"
+#include "model/config.hpp"
 #include "quant/fp16.hpp"
 #include "runtime/cuda_backend.hpp"
+#include "runtime/forward.hpp"
 #include "test_support.hpp"
 
 namespace hymoe {
@@ -152,6 +156,29 @@ TEST(CudaBackendGpu, PoolChargesAlignedBytesAndGivesThemBack) {
         EXPECT_EQ(pool.held_bytes(), 1024u + 512u);
     }
     EXPECT_EQ(pool.held_bytes(), 0u);
+}
+
+// The memory --attn cpu keeps its KV cache in: zeroed, and what a kernel writes through the device
+// pointer is what the host reads once the stream is synchronized.
+TEST(CudaBackendGpu, MappedHostBufferIsZeroedAndWrittenByTheDevice) {
+    HYMOE_REQUIRE_GPU();
+    cuda::ScopedDevice on(0);
+    cuda::MappedHostBuffer m(4096 + 12);
+    ASSERT_NE(m.get(), nullptr);
+    ASSERT_NE(m.device_ptr(), nullptr);
+    const auto* host = static_cast<const unsigned char*>(m.get());
+    EXPECT_TRUE(std::all_of(host, host + m.bytes(), [](unsigned char b) { return b == 0; }));
+    cuda::Stream stream;
+    const std::vector<float> src = test::random_floats(1000, 21);
+    const auto d = cuda::to_device(src);
+    // [10][100] rows, written by the kernel that writes new K/V rows into the cache.
+    cuda::check(kernels::copy_rows(static_cast<float*>(m.device_ptr()), 100, d.get(), 100, 10, 100, stream.get()),
+                "kernels::copy_rows");
+    stream.synchronize();
+    EXPECT_EQ(std::memcmp(m.get(), src.data(), src.size() * sizeof(float)), 0);
+    cuda::MappedHostBuffer moved = std::move(m);
+    EXPECT_EQ(m.get(), nullptr);
+    EXPECT_EQ(moved.bytes(), 4096u + 12u);
 }
 
 // y = x · Wᵀ through cuBLAS for f32, bf16 and f16 operands against the CPU reference (which
@@ -447,6 +474,67 @@ TEST_P(CudaVsCpu, ExpertTierMatchesTheCpuForEveryCacheSize) {
                 EXPECT_EQ(s.total.hits, 0u);
             }
         }
+    }
+}
+
+// --attn cpu (the KV cache in mapped host memory written by the GPU, attention on the CPU) gives
+// --attn gpu's logits: the prompt's, then teacher-forced decode steps, alone and under the expert
+// tier with half of each layer's experts cached. Alone, only attention differs (the CPU's
+// reference against the GPU kernel); under the tier the two runs may also split a layer's experts
+// differently between GPU and CPU. Either way the GPU-vs-CPU bound applies. Its KV cache takes no
+// GPU memory, and the memory summary says where it is.
+TEST_P(CudaVsCpu, AttnCpuMatchesAttnGpu) {
+    HYMOE_REFERENCE_MODEL(p);
+    const ModelConfig config = load_model_config(open_model_file(p.model.string()));
+    // Prompt logits at every position, then one row per decode step of `tokens` (filled from
+    // the run's own greedy choices when empty).
+    const auto logits_of = [&](const LoadOptions& o, std::vector<int32_t>& tokens) {
+        const auto model = Model::load(p.model.string(), o);
+        EXPECT_TRUE(model->backend_name().starts_with("cuda:")) << model->backend_name();
+        const std::string memory = cuda_memory_summary(*model->impl().backend);
+        if (o.offload.attn == "cpu") {
+            EXPECT_NE(memory.find("kv cache 0.0 MiB"), std::string::npos) << memory;
+            EXPECT_NE(memory.find("kv cache in host RAM"), std::string::npos) << memory;
+        }
+        Session s(model);
+        s.prefill(p.prompt, true);
+        std::vector<float> out(s.all_logits().begin(), s.all_logits().end());
+        const bool pick = tokens.empty();
+        for (int step = 0; step < kDecodeSteps; ++step) {
+            if (pick) tokens.push_back(test::argmax_of(s.logits()));
+            s.decode(tokens[static_cast<size_t>(step)]);
+            out.insert(out.end(), s.logits().begin(), s.logits().end());
+        }
+        if (o.offload.attn == "cpu") {
+            const std::string after = cuda_memory_summary(*model->impl().backend);
+            EXPECT_NE(after.find("kv cache 0.0 MiB"), std::string::npos) << after;
+        }
+        return out;
+    };
+    // The slot size of this model's experts, from the tier's own report with an empty cache.
+    LoadOptions probe = load_options("cuda");
+    probe.offload.expert_cache = 0;
+    uint64_t one_slot_each = 0;
+    for (const auto& l : Model::load(p.model.string(), probe)->expert_cache_stats().layers)
+        one_slot_each += l.slot_bytes;
+    ASSERT_GT(one_slot_each, 0u);
+    const auto half =
+        static_cast<int64_t>(one_slot_each * static_cast<uint64_t>(std::max<int64_t>(1, config.n_experts / 2)));
+
+    for (const int64_t cache : {int64_t{-1}, half}) {
+        SCOPED_TRACE(::testing::Message() << "expert cache " << cache);
+        LoadOptions o = load_options("cuda");
+        o.offload.expert_cache = cache;
+        o.offload.attn = "gpu";
+        std::vector<int32_t> tokens;
+        const std::vector<float> want = logits_of(o, tokens);
+        o.offload.attn = "cpu";
+        const std::vector<float> got = logits_of(o, tokens);
+        ASSERT_EQ(got.size(), want.size());
+        const auto d = test::compare_values(got, want);
+        EXPECT_LT(d.rel_l2, kGpuTolerance) << "max abs diff " << d.max_abs;
+        std::printf("[ %s ] --attn cpu vs gpu (expert cache %lld): relative L2 %.3g, max abs %.3g\n",
+                    GetParam().c_str(), static_cast<long long>(cache), d.rel_l2, d.max_abs);
     }
 }
 

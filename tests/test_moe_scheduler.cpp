@@ -56,6 +56,8 @@ TEST(MoeScheduler, MissesFollowThePolicyAndCopiesBecomeHits) {
         EXPECT_EQ(p.gpu_ids, (std::vector<int32_t>{3, -1}));
         EXPECT_EQ(p.cpu_ids, (std::vector<int32_t>{-1, 5}));
         EXPECT_NEAR(p.predicted.seconds, 0.1, 1e-12);
+        // The plan's time is the layer's predicted time in the cache's counters.
+        EXPECT_NEAR(cache.counters(0).predicted_seconds, 0.1, 1e-12);
     }
 }
 

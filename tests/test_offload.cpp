@@ -92,10 +92,10 @@ void expect_same_logits_for_every_budget(const std::string& path) {
     for (float v : resident) scale = std::max(scale, static_cast<double>(std::abs(v)));
     const double tol = 1e-5 * std::max(1.0, scale);
     for (const Budget& b : budgets_for(path)) {
-        for (const char* policy : {"score", "lru", "lfu"}) {
+        for (const char* policy : {"adaptive", "score", "lru", "lfu"}) {
             for (bool prefetch : {true, false}) {
-                // Every policy where the pool is smallest and evicts most; the score policy elsewhere.
-                if (b.name != "one-slot" && std::string(policy) != "score") continue;
+                // Every policy where the pool is smallest and evicts most; the default elsewhere.
+                if (b.name != "one-slot" && std::string(policy) != "adaptive") continue;
                 LoadOptions o = base;
                 o.offload.ram_experts = b.bytes;
                 o.offload.cache_policy = policy;
@@ -240,7 +240,7 @@ TEST(OffloadCounters, AgreeWithTheRouting) {
             EXPECT_EQ(s.total.evictions, 0u);
         }
         EXPECT_GT(s.total.bytes_loaded, 0u);
-        EXPECT_EQ(s.policy, "score");
+        EXPECT_EQ(s.policy, "adaptive");  // the default
     }
 }
 
@@ -261,6 +261,52 @@ TEST(OffloadCounters, PrefetchIsCountedAndPredictsAboveChance) {
     std::printf("prefetch accuracy %.3f over %llu predicted experts\n", accuracy,
                 static_cast<unsigned long long>(s.total.predicted));
     EXPECT_GT(accuracy, 0.2);
+}
+
+// The RAM tier's predicted time (CostModel::plan_ram_layer over what each run found where): with
+// the CPU's and the file's rates given, positive, and more with less RAM (the routing, hence the
+// needs, is the same whatever the budget; without prefetching the split does not depend on the
+// loader's timing); nothing without the CPU's rate; the file's rate measured at load when not given.
+TEST(OffloadCounters, PredictedSecondsGrowAsTheBudgetShrinks) {
+    const std::string path = synth("tiny-qwen3moe", "q8_0").string();
+    const auto stats_for = [&](int64_t budget, double cpu_read_gbs, double file_read_gbs) {
+        LoadOptions o{.n_threads = 2, .n_ctx = 32, .device = "cpu"};
+        o.offload.ram_experts = budget;
+        o.offload.prefetch = false;
+        o.offload.cpu_read_gbs = cpu_read_gbs;
+        o.offload.cpu_gops = 100;
+        o.offload.file_read_gbs = file_read_gbs;
+        const auto model = Model::load(path, o);
+        Session session(model);
+        session.prefill(prompt_for(path));
+        for (int i = 0; i < 8; ++i) session.decode(test::argmax_of(session.logits()));
+        return model->expert_cache_stats();
+    };
+    std::vector<double> predicted;  // none, one slot, half, all
+    for (const Budget& b : budgets_for(path)) {
+        const ExpertCacheStats s = stats_for(b.bytes, 10, 1);
+        EXPECT_EQ(s.tier, "ram");
+        EXPECT_DOUBLE_EQ(s.file_read_gbs, 1.0);
+        double layers = 0;
+        for (const auto& l : s.layers) layers += l.predicted_seconds;
+        EXPECT_NEAR(s.total.predicted_seconds, layers, 1e-12 * layers);
+        predicted.push_back(s.total.predicted_seconds);
+    }
+    ASSERT_EQ(predicted.size(), 4u);
+    EXPECT_GT(predicted[3], 0.0);
+    EXPECT_GE(predicted[0], predicted[1]);
+    EXPECT_GE(predicted[1], predicted[2]);
+    EXPECT_GE(predicted[2], predicted[3]);
+    EXPECT_GT(predicted[0], predicted[3]) << "every expert read each time costs more than each read once";
+
+    const ExpertCacheStats unrated = stats_for(0, 0, 0);
+    EXPECT_EQ(unrated.total.predicted_seconds, 0.0);
+    EXPECT_EQ(unrated.file_read_gbs, 0.0);
+    const ExpertCacheStats measured = stats_for(0, 10, 0);
+    EXPECT_GT(measured.file_read_gbs, 0.0);
+    EXPECT_TRUE(std::isfinite(measured.file_read_gbs));
+    EXPECT_GT(measured.total.predicted_seconds, 0.0);
+    EXPECT_TRUE(std::isfinite(measured.total.predicted_seconds));
 }
 
 std::string load_error(const std::string& path, const LoadOptions& o) {
@@ -287,6 +333,26 @@ TEST(OffloadErrors, BadOptionsAreNamed) {
     o.offload.attn = "auto";
     o.offload.expert_cache = 1 << 20;
     EXPECT_NE(load_error(path, o).find("--expert-cache-gb"), std::string::npos);
+}
+
+// --attn cpu on the CPU backend is what it does anyway: it loads, runs and gives the logits of
+// "auto" exactly (the same ops); --attn gpu there is the error naming the flag. MLA (deepseek2)
+// and sinks with a sliding window (gpt-oss) included.
+TEST(OffloadErrors, AttnCpuRunsOnTheCpuAndAttnGpuIsAnError) {
+    for (const char* shape : {"tiny-qwen3moe", "tiny-deepseek2", "tiny-gpt-oss"}) {
+        SCOPED_TRACE(shape);
+        const std::string path = synth(shape, "q8_0").string();
+        const std::vector<int32_t> prompt = prompt_for(path);
+        LoadOptions o{.n_threads = 2, .n_ctx = 32, .device = "cpu"};
+        const std::vector<float> want = run(path, o, prompt, 4);
+        o.offload.attn = "cpu";
+        EXPECT_EQ(Model::load(path, o)->backend_name(), "cpu");
+        EXPECT_EQ(run(path, o, prompt, 4), want);
+        o.offload.attn = "gpu";
+        const std::string error = load_error(path, o);
+        EXPECT_NE(error.find("--attn gpu"), std::string::npos) << error;
+        EXPECT_NE(error.find("needs a GPU"), std::string::npos) << error;
+    }
 }
 
 // The store reads every expert's exact bytes (compared with the mapped file), wherever its

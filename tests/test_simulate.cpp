@@ -47,9 +47,10 @@ struct Generated {
 };
 
 // Skewed routing like a real router's: per-layer popularity (Zipf-like offsets on the logits),
-// plus a bonus for the previous token's experts (locality), plus noise.
+// plus a bonus for the previous token's experts (locality), plus noise. drift_every > 0: the
+// popularity is dealt anew every that many tokens (a new request, say).
 Generated random_routing(int64_t n_experts, int64_t k, int n_tokens, std::vector<int64_t> moe_layers, int64_t n_layers,
-                         uint32_t seed, float skew = 1.0f) {
+                         uint32_t seed, float skew = 1.0f, int drift_every = 0) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> noise(0.0f, 1.0f);
     Generated g;
@@ -69,6 +70,8 @@ Generated random_routing(int64_t n_experts, int64_t k, int n_tokens, std::vector
         for (int32_t r : rank) offset[l].push_back(-skew * std::log(static_cast<float>(r)));
     }
     for (int t = 0; t < n_tokens; ++t) {
+        if (drift_every > 0 && t > 0 && t % drift_every == 0)
+            for (auto& [l, o] : offset) std::shuffle(o.begin(), o.end(), rng);
         for (int64_t l : moe_layers) {
             Step s;
             s.position = t;
@@ -162,6 +165,16 @@ struct ReferenceLfu : ReferencePolicy {
     }
 };
 
+// A step's experts in the scheduler's order: the heaviest routing weight first, ties to the lower id.
+std::vector<int32_t> heaviest_first(const Step& s) {
+    std::vector<std::pair<float, int32_t>> by_weight;  // (-weight, expert): ascending = heaviest first
+    for (size_t i = 0; i < s.experts.size(); ++i) by_weight.emplace_back(-s.weights[i], s.experts[i]);
+    std::sort(by_weight.begin(), by_weight.end());
+    std::vector<int32_t> out;
+    for (const auto& [w, e] : by_weight) out.push_back(e);
+    return out;
+}
+
 // HybriMoE's score from its definition, on the full softmax: every step S <- (1-a)·S, then
 // S += a·p for the 2·k most probable experts (all of them when 2·k > n_experts; ties to the
 // lower id).
@@ -196,13 +209,65 @@ struct Counts {
     uint64_t hits = 0, misses = 0;
 };
 
+// The adaptive policy from its description: shadow caches of the layer's size, one per score
+// decay (0.5, 0.1, 0.02) and one under LFU, each run exactly like reference_run; each counts its
+// hits, decayed by 1 - 1/256 per step; victims come from the one with the most hits (ties to the
+// later in that list).
+struct ReferenceAdaptive : ReferencePolicy {
+    struct Candidate {
+        std::unique_ptr<ReferencePolicy> policy;
+        std::vector<int32_t> cache;
+        double hits = 0;
+    };
+    std::vector<Candidate> candidates;
+    int64_t slots;
+    size_t best = 3;
+    ReferenceAdaptive(size_t top_p, int64_t slots_) : slots(slots_) {
+        for (double a : {0.5, 0.1, 0.02}) {
+            auto score = std::make_unique<ReferenceScore>(top_p);
+            score->a = a;
+            candidates.push_back({std::move(score), {}, 0.0});
+        }
+        candidates.push_back({std::make_unique<ReferenceLfu>(), {}, 0.0});
+    }
+    int32_t victim(const std::vector<int32_t>& evictable) override { return candidates[best].policy->victim(evictable); }
+    void observe(const Step& s) override {
+        const std::vector<int32_t> needed = heaviest_first(s);
+        for (Candidate& c : candidates) {
+            c.hits *= 1.0 - 1.0 / 256.0;
+            std::vector<int32_t> missed;
+            for (int32_t e : needed) {
+                if (std::find(c.cache.begin(), c.cache.end(), e) != c.cache.end()) {
+                    c.hits += 1.0;
+                } else {
+                    missed.push_back(e);
+                }
+            }
+            for (int32_t e : missed) {
+                if (static_cast<int64_t>(c.cache.size()) < slots) {
+                    c.cache.push_back(e);
+                    continue;
+                }
+                std::vector<int32_t> evictable;
+                for (int32_t r : c.cache)
+                    if (std::find(needed.begin(), needed.end(), r) == needed.end()) evictable.push_back(r);
+                if (evictable.empty()) continue;
+                *std::find(c.cache.begin(), c.cache.end(), c.policy->victim(evictable)) = e;
+            }
+            c.policy->observe(s);
+        }
+        for (size_t i = 0; i < candidates.size(); ++i)
+            if (candidates[i].hits >= candidates[best].hits) best = i;
+    }
+};
+
 // One layer's steps through a reference policy with `slots` slots.
 Counts reference_run(const std::vector<const Step*>& steps, int64_t slots, ReferencePolicy& policy) {
     Counts c;
     std::vector<int32_t> cache;
     for (const Step* s : steps) {
-        std::vector<int32_t> missed, needed = s->experts;
-        std::sort(needed.begin(), needed.end());  // the scheduler's order: ascending ids
+        std::vector<int32_t> missed;
+        const std::vector<int32_t> needed = heaviest_first(*s);  // the scheduler's order
         for (int32_t e : needed) {
             if (std::find(cache.begin(), cache.end(), e) != cache.end()) {
                 ++c.hits;
@@ -259,12 +324,15 @@ std::vector<const Step*> steps_of_layer(const Generated& g, int64_t layer) {
     return out;
 }
 
-std::unique_ptr<ReferencePolicy> reference_policy(CachePolicyKind kind, const RoutingTraceHeader& h) {
+std::unique_ptr<ReferencePolicy> reference_policy(CachePolicyKind kind, const RoutingTraceHeader& h, int64_t slots) {
     switch (kind) {
         case CachePolicyKind::Lru: return std::make_unique<ReferenceLru>();
         case CachePolicyKind::Lfu: return std::make_unique<ReferenceLfu>();
         case CachePolicyKind::Score:
             return std::make_unique<ReferenceScore>(static_cast<size_t>(std::min(2 * h.n_experts_used, h.n_experts)));
+        case CachePolicyKind::Adaptive:
+            return std::make_unique<ReferenceAdaptive>(
+                static_cast<size_t>(std::min(2 * h.n_experts_used, h.n_experts)), slots);
     }
     return nullptr;
 }
@@ -289,7 +357,7 @@ TEST(Simulate, PoliciesMatchReferences) {
                 const offload::SimulationResult res = offload::simulate_policy(trace, kind, slots);
                 Counts total;
                 for (int64_t l : g.header.moe_layers) {
-                    auto ref = reference_policy(kind, g.header);
+                    auto ref = reference_policy(kind, g.header, slots);
                     const Counts c = reference_run(steps_of_layer(g, l), slots, *ref);
                     EXPECT_EQ(res.layers[static_cast<size_t>(l)].hits, c.hits) << "layer " << l;
                     EXPECT_EQ(res.layers[static_cast<size_t>(l)].misses, c.misses) << "layer " << l;
@@ -316,8 +384,7 @@ TEST(Simulate, SameCountsAsTheLiveScheduler) {
             offload::ExpertCache cache(32, 4, {slots, slots}, kind);
             std::vector<bool> hit;
             for (const Step& s : g.steps) {
-                std::vector<int32_t> needed = s.experts;  // as RamTier::run lists them
-                std::sort(needed.begin(), needed.end());
+                const std::vector<int32_t> needed = heaviest_first(s);  // as RamTier::run lists them
                 cache.count_needs(s.layer, needed, hit);
                 for (size_t i = 0; i < needed.size(); ++i)
                     if (!hit[i]) cache.place(s.layer, needed[i], needed);
@@ -387,6 +454,31 @@ TEST(Simulate, NothingBeatsTheOptimumAndLruAndOptGrowWithTheCache) {
     }
 }
 
+// The adaptive policy follows whichever decay has been hitting: near LFU where popularity holds
+// still (LFU's case), near or above the fast score where it moves (the score's case), and never
+// far below the better of the two in either.
+TEST(Simulate, AdaptiveFollowsTheBetterDecay) {
+    for (int drift : {0, 40}) {
+        const Generated g = random_routing(64, 8, 600, {0, 1}, 2, 2024, 1.0f, drift);
+        const RoutingTrace trace = via_file(g, fmt::format("drift{}.trace", drift));
+        for (int64_t slots : {16, 24, 32}) {  // more than k: the policies can differ
+            SCOPED_TRACE(fmt::format("drift every {} tokens, {} slots", drift, slots));
+            const auto hits = [&](CachePolicyKind kind) {
+                const offload::SimulationResult r = offload::simulate_policy(trace, kind, slots);
+                return static_cast<double>(r.total.hits) / static_cast<double>(r.total.hits + r.total.misses);
+            };
+            const double lfu = hits(CachePolicyKind::Lfu), score = hits(CachePolicyKind::Score);
+            const double adaptive = hits(CachePolicyKind::Adaptive);
+            EXPECT_GE(adaptive, std::max(lfu, score) - 0.01) << "lfu " << lfu << ", score " << score;
+            if (drift == 0) {
+                EXPECT_GT(lfu, score);  // the premise: counting wins on still popularity
+            } else {
+                EXPECT_GT(score, lfu);  // and forgetting wins when it moves
+            }
+        }
+    }
+}
+
 TEST(Simulate, SlotsForPercent) {
     EXPECT_EQ(offload::slots_for_percent(10, 8), 1);  // 0.8 rounds to 1
     EXPECT_EQ(offload::slots_for_percent(25, 8), 2);
@@ -425,8 +517,7 @@ TEST(Simulate, TraceWithoutProbabilities) {
     offload::ExpertCache cache(16, 2, {4}, CachePolicyKind::Score);
     std::vector<bool> hit;
     for (const Step& s : g.steps) {
-        std::vector<int32_t> needed = s.experts;
-        std::sort(needed.begin(), needed.end());
+        const std::vector<int32_t> needed = heaviest_first(s);
         cache.count_needs(0, needed, hit);
         for (size_t i = 0; i < needed.size(); ++i)
             if (!hit[i]) cache.place(0, needed[i], needed);

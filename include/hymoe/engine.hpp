@@ -26,17 +26,29 @@ struct OffloadOptions {
     // tier); 0 or more = a RAM cache of that size, every other expert read from the model file
     // when a token needs it (0: every expert is read when used).
     int64_t ram_experts = -1;
-    // How the RAM cache picks what to give up: "lru", "lfu" or "score" (HybriMoE).
-    std::string cache_policy = "score";
+    // How the expert caches pick what to give up: "lru", "lfu", "score" (HybriMoE) or "adaptive"
+    // (the score with its decay chosen per layer as it runs; docs/offload.md).
+    std::string cache_policy = "adaptive";
     // Predict the next layer's experts from the current hidden state and load them ahead.
     bool prefetch = true;
-    // The GPU tier (a CUDA device only; errors on the CPU). expert_cache: GPU bytes for cached
-    // experts, the rest computed from host memory (-1: every expert resident on the GPU);
-    // misses: where an uncached expert runs, "auto" (the cost model decides), "cpu" or "gpu"
-    // (copied first: naive offloading); attn: "auto" or "gpu" ("cpu" is not built yet).
+    // The GPU tier (a CUDA device only; errors on the CPU, except attn "cpu", which is what the
+    // CPU does anyway). expert_cache: GPU bytes for cached experts, the rest computed from host
+    // memory (-1: every expert resident on the GPU); misses: where an uncached expert runs,
+    // "auto" (the cost model decides), "cpu" or "gpu" (copied first: naive offloading); attn:
+    // where attention and its KV cache live, "auto" (the GPU, for now), "gpu", or "cpu" (the KV
+    // cache in host RAM, written by the GPU over PCIe, attention on the CPU's threads: a long
+    // context without the KV cache's GPU memory).
     int64_t expert_cache = -1;
     std::string attn = "auto";
     std::string misses = "auto";
+    // The rates the RAM tier's cost model predicts from (ExpertCacheStats::Layer::predicted_seconds;
+    // docs/offload.md): the CPU's streaming read of weights in GB/s (0: the tier predicts nothing),
+    // its matmul rate over the experts' weight types in GOP/s (0: compute never binds), and the
+    // model file's read rate for one expert in GB/s (0: measured when the model loads, a few
+    // expert reads of up to 64 MiB). hymoe bench passes its own probes for the CPU's two.
+    double cpu_read_gbs = 0;
+    double cpu_gops = 0;
+    double file_read_gbs = 0;
 };
 
 struct LoadOptions {
@@ -50,22 +62,34 @@ struct LoadOptions {
     OffloadOptions offload = {};
 };
 
-// The expert cache's work so far, per layer and in total (all zero without a RAM tier).
+// The expert cache's work so far, per layer and in total (all zero without an expert tier).
 struct ExpertCacheStats {
     struct Layer {
         int64_t slots = 0;                   // experts the layer's pool holds
-        uint64_t slot_bytes = 0;             // RAM one slot takes (an expert plus read alignment)
+        uint64_t slot_bytes = 0;             // memory one slot takes (an expert plus alignment)
         uint64_t hits = 0, misses = 0, evictions = 0;
         uint64_t prefetched = 0, prefetch_used = 0;
         uint64_t predicted = 0, predicted_right = 0, used = 0;
-        uint64_t bytes_loaded = 0;            // expert bytes read from the file
+        // Expert bytes moved into slots or staging: RAM tier, read from the model file; GPU tier,
+        // copied host -> device (prefetched experts included).
+        uint64_t bytes_loaded = 0;
+        // Seconds the cost model predicts for the layer's routed experts, summed over every batch
+        // it ran: GPU tier, CostModel::plan_layer's LayerPlan::seconds (the split as planned;
+        // a prefetched expert counts as cached, its copy in no layer's time); RAM tier,
+        // CostModel::plan_ram_layer (0 without OffloadOptions::cpu_read_gbs).
+        double predicted_seconds = 0;
     };
     std::vector<Layer> layers;  // [n_layers]; layers without routed experts stay zero
     Layer total;
-    std::string policy;          // "" without a RAM tier
-    uint64_t cache_bytes = 0;    // RAM held for cached experts
-    uint64_t staging_bytes = 0;  // RAM for experts read past a full cache
-    double read_seconds = 0;     // time spent reading experts from the file
+    std::string tier;            // "ram", "gpu", or "" without an expert tier
+    std::string policy;          // "" without an expert tier
+    uint64_t cache_bytes = 0;    // memory held for cached experts (RAM or GPU)
+    uint64_t staging_bytes = 0;  // RAM tier: RAM for experts read past a full cache
+    double read_seconds = 0;     // RAM tier: time spent reading experts from the file (loader and staging)
+    double file_read_gbs = 0;    // RAM tier: the model file's read rate the cost model used, GB/s
+    // GPU tier: GPU time the compute stream spent waiting for expert copies (prefetches included),
+    // in seconds, timed by CUDA events around each wait.
+    double copy_wait_seconds = 0;
 };
 
 // One layer's routing of one batch, as the router chose it.

@@ -1,5 +1,7 @@
 #include "cuda/memory.hpp"
 
+#include <cstring>
+
 #include <fmt/format.h>
 
 namespace hymoe::cuda {
@@ -21,6 +23,25 @@ PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
 void PinnedBuffer::reset() {
     if (ptr_ != nullptr) cudaFreeHost(ptr_);
     ptr_ = nullptr;
+    bytes_ = 0;
+}
+
+MappedHostBuffer::MappedHostBuffer(size_t bytes) {
+    if (bytes == 0) return;
+    check(cudaHostAlloc(&host_, bytes, cudaHostAllocMapped | cudaHostAllocPortable), "cudaHostAlloc (mapped)");
+    bytes_ = bytes;
+    const cudaError_t err = cudaHostGetDevicePointer(&device_, host_, 0);
+    if (err != cudaSuccess) {
+        reset();
+        check(err, "cudaHostGetDevicePointer");
+    }
+    std::memset(host_, 0, bytes);
+}
+
+void MappedHostBuffer::reset() {
+    if (host_ != nullptr) cudaFreeHost(host_);
+    host_ = nullptr;
+    device_ = nullptr;
     bytes_ = 0;
 }
 

@@ -107,6 +107,43 @@ private:
     size_t bytes_ = 0;
 };
 
+// Page-locked host memory mapped into every device's address space (cudaHostAlloc with
+// cudaHostAllocMapped | cudaHostAllocPortable), zeroed. Kernels read and write it over PCIe
+// through device_ptr(); the host reads it through get() once the writing work is synchronized.
+// With unified addressing (64-bit Linux) the two pointers are equal, but kernels take
+// device_ptr() so nothing depends on it.
+class MappedHostBuffer {
+public:
+    MappedHostBuffer() = default;
+    explicit MappedHostBuffer(size_t bytes);
+    ~MappedHostBuffer() { reset(); }
+    MappedHostBuffer(MappedHostBuffer&& o) noexcept
+        : host_(std::exchange(o.host_, nullptr)),
+          device_(std::exchange(o.device_, nullptr)),
+          bytes_(std::exchange(o.bytes_, 0)) {}
+    MappedHostBuffer& operator=(MappedHostBuffer&& o) noexcept {
+        if (this != &o) {
+            reset();
+            host_ = std::exchange(o.host_, nullptr);
+            device_ = std::exchange(o.device_, nullptr);
+            bytes_ = std::exchange(o.bytes_, 0);
+        }
+        return *this;
+    }
+    MappedHostBuffer(const MappedHostBuffer&) = delete;
+    MappedHostBuffer& operator=(const MappedHostBuffer&) = delete;
+
+    void* get() const { return host_; }
+    void* device_ptr() const { return device_; }
+    size_t bytes() const { return bytes_; }
+    void reset();
+
+private:
+    void* host_ = nullptr;
+    void* device_ = nullptr;
+    size_t bytes_ = 0;
+};
+
 // A non-blocking stream (it does not synchronize with the legacy default stream).
 class Stream {
 public:

@@ -25,8 +25,10 @@ MissPolicy parse_miss_policy(std::string_view name) {
 }
 
 CostModel::CostModel(const MachineRates& rates) : r_(rates) {
-    if (r_.cpu_mem_gbs <= 0 || r_.pcie_gbs <= 0 || r_.gpu_mem_gbs <= 0)
-        throw Error("cost model: the CPU memory, PCIe and GPU memory rates must be measured (> 0)");
+    const bool gpu = r_.pcie_gbs > 0 && r_.gpu_mem_gbs > 0;
+    if (r_.cpu_mem_gbs <= 0 || (!gpu && r_.file_read_gbs <= 0))
+        throw Error("cost model: the CPU memory rate, and the PCIe and GPU memory rates or the file read rate, "
+                    "must be measured (> 0)");
 }
 
 double CostModel::cpu_seconds(const ExpertSize& e, int64_t tokens) const {
@@ -41,7 +43,30 @@ double CostModel::copy_seconds(const ExpertSize& e) const {
     return over(e.bytes, r_.pcie_gbs);
 }
 
+double CostModel::file_read_seconds(const ExpertSize& e) const {
+    return over(e.bytes, r_.file_read_gbs);
+}
+
+RamLayerPlan CostModel::plan_ram_layer(std::span<const int64_t> ready, std::span<const int64_t> loading,
+                                       std::span<const int64_t> staged, const ExpertSize& size) const {
+    if (r_.file_read_gbs <= 0) throw Error("cost model: the RAM tier's plan needs the file read rate");
+    const auto compute = [&](std::span<const int64_t> tokens) {
+        double s = 0;
+        for (int64_t t : tokens) s += cpu_seconds(size, t);
+        return s;
+    };
+    const double read_one = file_read_seconds(size);
+    const double c_ready = compute(ready), c_loading = compute(loading), c_staged = compute(staged);
+    RamLayerPlan p;
+    p.read_seconds = read_one * static_cast<double>(loading.size());
+    p.compute_seconds = c_ready + c_loading + c_staged;
+    p.seconds = std::max(c_ready, p.read_seconds) + c_loading + read_one * static_cast<double>(staged.size()) +
+                c_staged;
+    return p;
+}
+
 LayerPlan CostModel::plan_layer(std::span<const ExpertNeed> needs, const ExpertSize& size, MissPolicy misses) const {
+    if (r_.pcie_gbs <= 0 || r_.gpu_mem_gbs <= 0) throw Error("cost model: the GPU split needs the PCIe and GPU rates");
     LayerPlan p;
     p.side.assign(needs.size(), Side::Gpu);
     // Cached first, then uncached; within each, the most tokens first.

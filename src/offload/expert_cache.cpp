@@ -18,6 +18,7 @@ CacheCounters& CacheCounters::operator+=(const CacheCounters& o) {
     predicted_right += o.predicted_right;
     used += o.used;
     bytes_loaded += o.bytes_loaded;
+    predicted_seconds += o.predicted_seconds;
     return *this;
 }
 
@@ -36,7 +37,7 @@ ExpertCache::ExpertCache(int64_t n_experts, int64_t n_experts_used, std::vector<
         L.slot_of_expert.assign(static_cast<size_t>(n_experts), -1);
         L.pins.assign(static_cast<size_t>(slots), 0);
         L.unused_prefetch.assign(static_cast<size_t>(slots), 0);
-        L.policy = make_cache_policy(policy, n_experts, n_experts_used, score);
+        L.policy = make_cache_policy(policy, n_experts, n_experts_used, score, slots);
     }
 }
 
@@ -157,6 +158,7 @@ ExpertCacheStats cache_stats(const ExpertCache& cache, std::span<const uint64_t>
         out.predicted_right = c.predicted_right;
         out.used = c.used;
         out.bytes_loaded = c.bytes_loaded;
+        out.predicted_seconds = c.predicted_seconds;
     };
     s.layers.resize(static_cast<size_t>(cache.n_layers()));
     for (int64_t l = 0; l < cache.n_layers(); ++l) {

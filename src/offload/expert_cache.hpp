@@ -26,7 +26,8 @@ struct CacheCounters {
     uint64_t predicted = 0;        // experts the predictor named for a step
     uint64_t predicted_right = 0;  // of those, used by that step
     uint64_t used = 0;             // experts steps used where a prediction was made
-    uint64_t bytes_loaded = 0;     // expert bytes read into slots or staging
+    uint64_t bytes_loaded = 0;     // expert bytes read into slots or staging (or copied to the GPU)
+    double predicted_seconds = 0;  // the tier's cost model's time of the layer's experts, summed
     CacheCounters& operator+=(const CacheCounters& o);
     double hit_rate() const { return hits + misses == 0 ? 0.0 : double(hits) / double(hits + misses); }
 };

@@ -20,26 +20,15 @@ MoePlan MoeScheduler::plan(int64_t layer, std::span<const int32_t> ids, std::spa
     MoePlan p;
     const auto n_pairs = ids.size();
     const auto n = static_cast<int64_t>(n_pairs) / k_;
-    // The distinct experts and their token counts (a token routes to an expert at most once).
-    needed_.assign(ids.begin(), ids.end());
-    std::sort(needed_.begin(), needed_.end());
-    tokens_.clear();
-    {
-        size_t w = 0;
-        for (size_t i = 0; i < needed_.size(); ++i) {
-            if (w > 0 && needed_[w - 1] == needed_[i]) {
-                ++tokens_.back();
-            } else {
-                needed_[w++] = needed_[i];
-                tokens_.push_back(1);
-            }
-        }
-        needed_.resize(w);
-    }
+    // The distinct experts, heaviest first, and their token counts (a token routes to an expert
+    // at most once). The order decides which misses get a slot when too few can be given up.
+    need_order_.order(ids, weights, needed_, &tokens_);
     cache_.count_needs(layer, needed_, hit_);
     needs_.resize(needed_.size());
     for (size_t i = 0; i < needed_.size(); ++i) needs_[i] = {needed_[i], tokens_[i], static_cast<bool>(hit_[i])};
     p.predicted = cost_.plan_layer(needs_, size_[static_cast<size_t>(layer)], misses_);
+    // The split as planned: a miss later sent to the CPU for want of a slot keeps its planned time.
+    cache_.counters(layer).predicted_seconds += p.predicted.seconds;
 
     // The GPU's experts: hits are pinned where they are; misses the split gave the GPU get a slot,
     // or go to the CPU when none can be given up.
@@ -64,11 +53,16 @@ MoePlan MoeScheduler::plan(int64_t layer, std::span<const int32_t> ids, std::spa
                        weights.subspan(static_cast<size_t>(t * k_), static_cast<size_t>(k_)),
                        probs.empty() ? probs : probs.subspan(probs.size() / static_cast<size_t>(n) * static_cast<size_t>(t),
                                                              probs.size() / static_cast<size_t>(n)));
+    gpu_experts_.clear();
+    for (size_t i = 0; i < needed_.size(); ++i)
+        if (on_gpu[i]) gpu_experts_.push_back(needed_[i]);
+    std::sort(gpu_experts_.begin(), gpu_experts_.end());
     p.gpu_ids.assign(n_pairs, -1);
     p.cpu_ids.assign(n_pairs, -1);
     for (size_t j = 0; j < n_pairs; ++j) {
-        const auto i = static_cast<size_t>(std::lower_bound(needed_.begin(), needed_.end(), ids[j]) - needed_.begin());
-        (on_gpu[i] ? p.gpu_ids : p.cpu_ids)[j] = ids[j];
+        if (ids[j] < 0) continue;
+        const bool gpu = std::binary_search(gpu_experts_.begin(), gpu_experts_.end(), ids[j]);
+        (gpu ? p.gpu_ids : p.cpu_ids)[j] = ids[j];
     }
     return p;
 }

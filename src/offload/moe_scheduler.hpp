@@ -35,7 +35,8 @@ public:
 
     // ids, weights: [n][k] the routing of a batch; probs: [n][n_experts] or empty (for the policy).
     // Counts hits and misses, places the copies (evicting by the policy, never an expert this
-    // batch needs), feeds the policy, and splits the pairs.
+    // batch needs), feeds the policy, and splits the pairs. Adds the plan's predicted seconds to
+    // the layer's CacheCounters::predicted_seconds.
     MoePlan plan(int64_t layer, std::span<const int32_t> ids, std::span<const float> weights,
                  std::span<const float> probs);
     void unpin(int64_t layer, const MoePlan& plan);
@@ -46,8 +47,10 @@ private:
     std::vector<ExpertSize> size_;
     int64_t k_;
     MissPolicy misses_;
-    std::vector<int32_t> needed_;
-    std::vector<int64_t> tokens_;
+    NeedOrder need_order_;
+    std::vector<int32_t> needed_;  // the step's distinct experts, heaviest first
+    std::vector<int64_t> tokens_;  // [needed_] tokens routed to each
+    std::vector<int32_t> gpu_experts_;  // those the GPU runs, ascending
     std::vector<bool> hit_;
     std::vector<ExpertNeed> needs_;
 };

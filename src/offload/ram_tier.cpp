@@ -21,8 +21,41 @@ std::vector<uint64_t> slot_sizes(const ExpertStore& store) {
 
 }  // namespace
 
+double measure_file_read_gbs(const ExpertStore& store, uint64_t max_bytes, double max_seconds) {
+    std::vector<int64_t> moe;
+    uint64_t max_slot = 0;
+    for (int64_t l = 0; l < store.n_layers(); ++l) {
+        if (!store.is_moe(l) || store.expert_bytes(l) == 0) continue;
+        moe.push_back(l);
+        max_slot = std::max(max_slot, store.slot_bytes(l));
+    }
+    if (moe.empty() || store.n_experts() <= 0) return 0.0;
+    AlignedBuffer slot(max_slot, ExpertStore::kAlign);  // [slot_bytes]
+    const auto n_moe = static_cast<int64_t>(moe.size());
+    const int64_t reads = n_moe * store.n_experts() + 1;  // each expert at most once, plus the untimed one
+    // Experts 37 apart, layer after layer: misses are scattered, not neighbours in the file.
+    const auto pick = [&](int64_t i) {
+        const auto expert = static_cast<int32_t>((i / n_moe * 37 + 11) % store.n_experts());
+        return std::pair{moe[static_cast<size_t>(i % n_moe)], expert};
+    };
+    {
+        const auto [l, e] = pick(reads - 1);
+        store.read(l, e, slot.data());
+    }
+    uint64_t bytes = 0;
+    double seconds = 0;
+    const auto start = Clock::now();
+    for (int64_t i = 0; i + 1 < reads && bytes < max_bytes && (i == 0 || seconds < max_seconds); ++i) {
+        const auto [l, e] = pick(i);
+        store.read(l, e, slot.data());
+        bytes += store.expert_bytes(l);
+        seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    }
+    return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0.0;
+}
+
 RamTier::RamTier(const ModelConfig& c, const ModelWeights& w, const ModelFile& file, uint64_t budget,
-                 CachePolicyKind policy)
+                 CachePolicyKind policy, const MachineRates& rates)
     : config_(c),
       store_(c, w, file),
       cache_(c.n_experts, c.n_experts_used, slots_for_budget(slot_sizes(store_), c.n_experts, budget), policy) {
@@ -42,6 +75,23 @@ RamTier::RamTier(const ModelConfig& c, const ModelWeights& w, const ModelFile& f
     view_.up.resize(static_cast<size_t>(c.n_experts));
     view_.down.resize(static_cast<size_t>(c.n_experts));
     in_part_.assign(static_cast<size_t>(c.n_experts), 0);
+
+    if (rates.cpu_mem_gbs > 0) {
+        size_.resize(static_cast<size_t>(c.n_layers));
+        for (int64_t l = 0; l < c.n_layers; ++l) {
+            const ExpertSet& x = w.layers[static_cast<size_t>(l)].experts;
+            if (!store_.is_moe(l) || x.gate.empty()) continue;
+            const double params = static_cast<double>(x.gate[0].rows * x.gate[0].cols + x.up[0].rows * x.up[0].cols +
+                                                      x.down[0].rows * x.down[0].cols);
+            size_[static_cast<size_t>(l)] = {static_cast<double>(store_.expert_bytes(l)), 2.0 * params};
+        }
+        // Up to 64 MiB or 0.1 s of reads: a fraction of a second at load, and enough expert-sized
+        // reads to average over the disk's latency.
+        MachineRates r = rates;
+        if (r.file_read_gbs <= 0) r.file_read_gbs = measure_file_read_gbs(store_, 64ull << 20, 0.1);
+        file_read_gbs_ = r.file_read_gbs;
+        if (r.file_read_gbs > 0) cost_ = std::make_unique<CostModel>(r);
+    }
 }
 
 RamTier::~RamTier() = default;
@@ -118,15 +168,18 @@ void RamTier::run(int64_t layer, const ExpertSet& experts, const float* h, int64
     std::lock_guard run_lock(run_m_);
     std::unique_lock lk(m_);
 
-    needed_.assign(ids, ids + n * k);
-    std::sort(needed_.begin(), needed_.end());
-    needed_.erase(std::unique(needed_.begin(), needed_.end()), needed_.end());
+    // The distinct experts, heaviest first (which misses get a slot when too few can be given up
+    // depends on it), and the tokens routed to each.
+    need_order_.order(std::span(ids, static_cast<size_t>(n * k)), std::span(weights, static_cast<size_t>(n * k)),
+                      needed_, &tokens_);
+    needed_sorted_ = needed_;
+    std::sort(needed_sorted_.begin(), needed_sorted_.end());
 
     // How well this layer was predicted, if it was.
     LayerSlots& mine = slots_[static_cast<size_t>(layer)];
     CacheCounters& counters = cache_.counters(layer);
     if (!mine.predicted.empty()) {
-        cache_.count_prediction(layer, mine.predicted, needed_);
+        cache_.count_prediction(layer, mine.predicted, needed_sorted_);
         mine.predicted.clear();
     }
 
@@ -134,21 +187,33 @@ void RamTier::run(int64_t layer, const ExpertSet& experts, const float* h, int64
     cache_.count_needs(layer, needed_, hit_);
     std::vector<Part> ready_now, loading, staged;
     std::vector<int32_t> pinned;
+    ready_tokens_.clear();
+    loading_tokens_.clear();
+    staged_tokens_.clear();
     for (size_t i = 0; i < needed_.size(); ++i) {
         const int32_t e = needed_[i];
+        const int64_t tokens = tokens_[i];
         int32_t slot = cache_.lookup(layer, e);
         if (!hit_[i]) {
             slot = cache_.place(layer, e, needed_).slot;
             if (slot < 0) {
                 staged.push_back({e, nullptr, -1});
+                staged_tokens_.push_back(tokens);
                 continue;
             }
             queue_load(layer, e, slot, false);
         }
         cache_.pin(layer, slot);
         pinned.push_back(slot);
-        (mine.ready[static_cast<size_t>(slot)] != 0 ? ready_now : loading).push_back({e, slot_data(layer, slot), slot});
+        const bool ready = mine.ready[static_cast<size_t>(slot)] != 0;
+        (ready ? ready_now : loading).push_back({e, slot_data(layer, slot), slot});
+        (ready ? ready_tokens_ : loading_tokens_).push_back(tokens);
     }
+    // A prefetched expert still loading counts as a whole read, though part of it may be done.
+    if (cost_)
+        counters.predicted_seconds +=
+            cost_->plan_ram_layer(ready_tokens_, loading_tokens_, staged_tokens_, size_[static_cast<size_t>(layer)])
+                .seconds;
     // Pins hold every slot this run reads until it is done, whatever happens.
     struct Unpin {
         RamTier& tier;
@@ -217,6 +282,8 @@ void RamTier::run(int64_t layer, const ExpertSet& experts, const float* h, int64
 ExpertCacheStats RamTier::stats() const {
     std::lock_guard lk(m_);
     ExpertCacheStats s = cache_stats(cache_, slot_sizes(store_));
+    s.tier = "ram";
+    s.file_read_gbs = file_read_gbs_;
     s.cache_bytes = cache_bytes_;
     s.staging_bytes = staging_.size();
     s.read_seconds = read_seconds_;

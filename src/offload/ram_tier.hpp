@@ -9,12 +9,15 @@
 //   2. the predicted experts of the next MoE layer are queued behind the misses (prefetch);
 //   3. experts already in RAM are computed while the misses load; then the loaded ones; then
 //      the staged ones, a staging area's worth at a time.
-// The logits do not depend on the budget: the same kernels run on the same bytes.
+// The logits do not depend on the budget: the same kernels run on the same bytes. Given the
+// CPU's rates, each layer's time is also predicted (CostModel::plan_ram_layer) from the split
+// of step 1, and summed per layer in CacheCounters::predicted_seconds.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -22,6 +25,7 @@
 #include "cpu/moe.hpp"
 #include "cpu/thread_pool.hpp"
 #include "hymoe/engine.hpp"
+#include "offload/cost_model.hpp"
 #include "offload/expert_cache.hpp"
 #include "offload/expert_loader.hpp"
 #include "offload/expert_store.hpp"
@@ -29,11 +33,19 @@
 
 namespace hymoe::offload {
 
+// The model file's read rate, as the loader reads: experts spread over the MoE layers, one
+// read each, until `max_bytes` or `max_seconds` (at least one read timed, after one untimed).
+// Bytes are the experts' own (ExpertStore::expert_bytes), in GB/s; 0 for a store without experts.
+double measure_file_read_gbs(const ExpertStore& store, uint64_t max_bytes, double max_seconds);
+
 class RamTier {
 public:
     // budget: bytes of RAM for cached experts (0: none; every expert is read when used).
+    // rates: for the cost model, the CPU's cpu_mem_gbs (0: nothing is predicted) and cpu_gops
+    // (0: compute never binds), and file_read_gbs (0: measured here by reading experts, see
+    // measure_file_read_gbs; only when something is predicted). The GPU's rates are not used.
     RamTier(const ModelConfig& config, const ModelWeights& weights, const ModelFile& file, uint64_t budget,
-            CachePolicyKind policy);
+            CachePolicyKind policy, const MachineRates& rates = {});
     ~RamTier();
     RamTier(const RamTier&) = delete;
     RamTier& operator=(const RamTier&) = delete;
@@ -48,7 +60,7 @@ public:
 
     ExpertCacheStats stats() const;
     // Whether run() reads the router's probabilities (only the score policy does).
-    bool wants_probs() const { return cache_.policy() == CachePolicyKind::Score; }
+    bool wants_probs() const { return policy_reads_probs(cache_.policy()); }
     const ExpertStore& store() const { return store_; }
 
 private:
@@ -86,9 +98,19 @@ private:
     double read_seconds_ = 0;
     std::exception_ptr error_;
     ExpertSet view_;  // the experts of the part being computed, as they lie in RAM
-    std::vector<int32_t> needed_, masked_ids_;
+    NeedOrder need_order_;
+    std::vector<int32_t> needed_;         // the batch's distinct experts, heaviest first
+    std::vector<int32_t> needed_sorted_;  // the same, ascending
+    std::vector<int32_t> masked_ids_;
     std::vector<uint8_t> in_part_;  // [n_experts]
     std::vector<bool> hit_;
+    // The cost model (null: no rates were given) and its inputs: one expert of each layer, and
+    // the tokens of each needed expert by where run() found it.
+    std::unique_ptr<CostModel> cost_;
+    std::vector<ExpertSize> size_;  // [n_layers]
+    double file_read_gbs_ = 0;
+    std::vector<int64_t> tokens_;  // [needed_.size()]
+    std::vector<int64_t> ready_tokens_, loading_tokens_, staged_tokens_;
     ExpertLoader loader_;  // last: its thread stops before the slots it reads into go away
 };
 

@@ -50,14 +50,13 @@ SimulationResult simulate_policy(const RoutingTrace& trace, CachePolicyKind poli
     std::vector<float> probs(static_cast<size_t>(h.n_experts), 0.0f);
     std::vector<bool> hit;
     std::vector<int32_t> needed;
+    NeedOrder need_order;
     for (size_t r = 0; r < trace.n_records(); ++r) {
         const int64_t layer = trace.layer[r];
-        // The step's distinct experts in ascending order, as the scheduler lists them (which
-        // misses get a slot when there are fewer slots than misses depends on it). The reader
-        // guarantees a record's experts are distinct.
+        // The step's experts in the order the scheduler lists them, heaviest first (which misses
+        // get a slot when there are fewer slots than misses depends on it).
         const std::span<const int32_t> used = trace.experts_of(r);
-        needed.assign(used.begin(), used.end());
-        std::sort(needed.begin(), needed.end());
+        need_order.order(used, trace.weights_of(r), needed);
         cache.count_needs(layer, needed, hit);
         for (size_t i = 0; i < needed.size(); ++i)
             if (!hit[i]) cache.place(layer, needed[i], needed);  // slot -1: computed without caching

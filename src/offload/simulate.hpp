@@ -32,7 +32,7 @@ struct HitCount {
 };
 
 struct SimulationResult {
-    std::string policy;            // "lru", "lfu", "score" or "opt"
+    std::string policy;            // "lru", "lfu", "score", "adaptive" or "opt"
     double size_pct = 0;           // the size asked for (simulate), else slots as a percentage
     int64_t slots = 0;             // per MoE layer
     HitCount total;                // over all MoE layers

@@ -122,28 +122,7 @@ public:
                                  x + t * token_stride + i * head_stride);
     }
 
-    void attention(const AttentionArgs& a) override {
-        const int64_t nh = a.n_heads, group = a.n_heads / a.n_kv_heads;
-        pool_.parallel_for(a.n_tokens * nh, [&](int64_t begin, int64_t end) {
-            std::vector<float> scores(static_cast<size_t>(a.n_past + a.n_tokens));
-            for (int64_t i = begin; i < end; ++i) {
-                const int64_t t = i / nh, head = i % nh, kvh = head / group, pos = a.n_past + t;
-                cpu::AttentionHead h;
-                h.q = a.q + t * a.q_token_stride + head * a.q_head_stride;
-                h.k = a.k + kvh * a.k_head_stride;
-                h.v = a.v + kvh * a.v_head_stride;
-                h.k_stride = a.k_pos_stride;
-                h.v_stride = a.v_pos_stride;
-                h.dim_k = a.dim_k;
-                h.dim_v = a.dim_v;
-                h.k_begin = a.window > 0 ? std::max<int64_t>(0, pos - a.window + 1) : 0;
-                h.k_end = pos + 1;
-                h.scale = a.scale;
-                h.sink = a.sinks != nullptr ? a.sinks + head : nullptr;
-                cpu::attention_head(h, scores.data(), a.out + t * a.out_token_stride + head * a.out_head_stride);
-            }
-        });
-    }
+    void attention(const AttentionArgs& a) override { cpu_attention(a, pool_); }
 
     void route(const float* logits, const float* selection_bias, int64_t n, int32_t* experts, float* weights) override {
         const int64_t ne = c_.n_experts, k = c_.n_experts_used;
@@ -191,6 +170,30 @@ private:
 };
 
 }  // namespace
+
+// One (token, head) per work item; each thread keeps its own score row.
+void cpu_attention(const AttentionArgs& a, cpu::ThreadPool& pool) {
+    const int64_t nh = a.n_heads, group = a.n_heads / a.n_kv_heads;
+    pool.parallel_for(a.n_tokens * nh, [&](int64_t begin, int64_t end) {
+        std::vector<float> scores(static_cast<size_t>(a.n_past + a.n_tokens));
+        for (int64_t i = begin; i < end; ++i) {
+            const int64_t t = i / nh, head = i % nh, kvh = head / group, pos = a.n_past + t;
+            cpu::AttentionHead h;
+            h.q = a.q + t * a.q_token_stride + head * a.q_head_stride;
+            h.k = a.k + kvh * a.k_head_stride;
+            h.v = a.v + kvh * a.v_head_stride;
+            h.k_stride = a.k_pos_stride;
+            h.v_stride = a.v_pos_stride;
+            h.dim_k = a.dim_k;
+            h.dim_v = a.dim_v;
+            h.k_begin = a.window > 0 ? std::max<int64_t>(0, pos - a.window + 1) : 0;
+            h.k_end = pos + 1;
+            h.scale = a.scale;
+            h.sink = a.sinks != nullptr ? a.sinks + head : nullptr;
+            cpu::attention_head(h, scores.data(), a.out + t * a.out_token_stride + head * a.out_head_stride);
+        }
+    });
+}
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& config, const ModelWeights& weights,
                                           cpu::ThreadPool& pool) {

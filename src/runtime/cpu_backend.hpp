@@ -14,4 +14,9 @@ namespace hymoe {
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& config, const ModelWeights& weights,
                                           cpu::ThreadPool& pool);
 
+// Attention as the CPU computes it: cpu::attention_head for every (token, head) of `a`, on the
+// pool; every pointer of `a` is host memory. The CPU backend's attention op, and the CUDA
+// backend's with --attn cpu (so both run the one reference).
+void cpu_attention(const AttentionArgs& a, cpu::ThreadPool& pool);
+
 }  // namespace hymoe

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -21,6 +22,7 @@
 #include "launch.hpp"
 #include "runtime/cuda_backend_weights.hpp"
 #include "runtime/cuda_expert_tier.hpp"
+#include "runtime/cuda_host_attention.hpp"
 
 namespace hymoe {
 
@@ -30,53 +32,6 @@ using cuda::MemoryUse;
 
 // Up to this many tokens a product reads each weight once in the GEMV kernels; beyond, GEMMs.
 constexpr int64_t kGemvMaxTokens = 8;
-
-kernels::RouterParams router_params(const ModelConfig& c) {
-    kernels::RouterParams p;
-    switch (c.gating) {
-        case Gating::Softmax: p.gating = kernels::Gating::Softmax; break;
-        case Gating::Sigmoid: p.gating = kernels::Gating::Sigmoid; break;
-        case Gating::SoftmaxOverTopK: p.gating = kernels::Gating::SoftmaxOverTopK; break;
-    }
-    switch (c.group_score) {
-        case GroupScore::Max: p.group_score = kernels::GroupScore::Max; break;
-        case GroupScore::TopTwoSum: p.group_score = kernels::GroupScore::TopTwoSum; break;
-    }
-    p.n_experts = static_cast<int32_t>(c.n_experts);
-    p.n_used = static_cast<int32_t>(c.n_experts_used);
-    p.n_groups = static_cast<int32_t>(c.n_groups);
-    p.n_groups_used = static_cast<int32_t>(c.n_groups_used);
-    p.norm_topk = c.norm_topk;
-    p.routed_scale = c.routed_scale;
-    return p;
-}
-
-kernels::GluParams glu_params(const ModelConfig& c) {
-    kernels::GluParams p;
-    switch (c.activation) {
-        case FfnActivation::SwiGlu: p.kind = kernels::Glu::SwiGlu; break;
-        case FfnActivation::SwiGluOai: p.kind = kernels::Glu::SwiGluOai; break;
-    }
-    p.alpha = c.swiglu_alpha;
-    p.limit = c.swiglu_limit;
-    return p;
-}
-
-kernels::RopeParams rope_params(const ModelConfig& c) {
-    kernels::RopeParams p;
-    switch (c.rope.style) {
-        case RopeStyle::Interleaved: p.neox = false; break;
-        case RopeStyle::Neox: p.neox = true; break;
-    }
-    p.n_dims = static_cast<int32_t>(c.rope.n_dims);
-    p.base = c.rope.base;
-    p.freq_scale = c.rope.freq_scale;
-    p.ext_factor = c.rope.ext_factor;
-    p.corr_low = c.rope.corr_low;
-    p.corr_high = c.rope.corr_high;
-    p.mscale = c.rope.mscale;
-    return p;
-}
 
 constexpr std::array<const char*, static_cast<size_t>(Buf::Count)> kBufNames = {
     "X",    "H",      "Attn",         "Q",      "K",          "V",     "TmpA", "TmpB",
@@ -91,15 +46,21 @@ public:
           graphs_(o.graphs),
           pool_(std::make_shared<cuda::DevicePool>(info.index, o.gpu_mem)),
           weights_(cuda_backend::upload_weights(config_, host, *pool_, o.expert_cache < 0)),
-          router_(router_params(c)),
-          glu_(glu_params(c)),
-          rope_(rope_params(c)) {
+          router_(cuda_backend::router_params(c)),
+          glu_(cuda_backend::glu_params(c)),
+          rope_(cuda_backend::rope_params(c)) {
         if (o.expert_cache >= 0) {
             if (o.cpu_pool == nullptr) throw Error("the GPU expert tier needs a CPU thread pool");
             tier_ = std::make_unique<CudaExpertTier>(
                 config_, host, weights_.experts, *pool_, *o.cpu_pool,
                 CudaExpertTierOptions{static_cast<uint64_t>(o.expert_cache), o.cache_policy, o.misses, o.prefetch});
             graphs_ = false;  // each MoE layer syncs with the host
+        }
+        if (o.cpu_attention) {
+            if (o.cpu_pool == nullptr) throw Error("attention on the CPU (--attn cpu) needs a CPU thread pool");
+            attention_pool_ = o.cpu_pool;
+            host_sinks_ = cuda_backend::HostSinks(host, weights_.mirror, c.n_heads);
+            graphs_ = false;  // each attention layer syncs with the host
         }
     }
 
@@ -113,6 +74,12 @@ public:
     cuda::DevicePool& pool() const { return *pool_; }
     int device() const { return info_.index; }
     bool graphs() const { return graphs_; }
+    // The pool attention runs on with --attn cpu; null when attention runs on the GPU.
+    cpu::ThreadPool* attention_pool() const { return attention_pool_; }
+    const float* host_sinks(const float* device) const { return host_sinks_.find(device); }
+    // Host memory held by the sessions' KV caches (--attn cpu), for the memory summary.
+    void count_host_kv(int64_t bytes) const { host_kv_bytes_ += static_cast<uint64_t>(bytes); }
+    uint64_t host_kv_bytes() const { return host_kv_bytes_.load(); }
     const kernels::RouterParams& router() const { return router_; }
     const kernels::GluParams& glu() const { return glu_; }
     const kernels::RopeParams& rope() const { return rope_; }
@@ -133,6 +100,9 @@ private:
     kernels::RouterParams router_;
     kernels::GluParams glu_;
     kernels::RopeParams rope_;
+    cpu::ThreadPool* attention_pool_ = nullptr;  // --attn cpu
+    cuda_backend::HostSinks host_sinks_;         // --attn cpu: every layer's sinks on the host
+    mutable std::atomic<uint64_t> host_kv_bytes_{0};
 };
 
 cuda::Stream stream_on(int device) {
@@ -152,14 +122,22 @@ public:
         const uint64_t v_row = mla ? 0 : static_cast<uint64_t>(c_.n_kv_heads * c_.head_dim_v);
         const uint64_t k_bytes = cuda::align_up(static_cast<uint64_t>(n_ctx) * k_row * sizeof(float));
         const uint64_t v_bytes = cuda::align_up(static_cast<uint64_t>(n_ctx) * v_row * sizeof(float));
-        kv_ = pool_.allocate(static_cast<uint64_t>(c_.n_layers) * (k_bytes + v_bytes), MemoryUse::KvCache,
-                             fmt::format("the KV cache ({} positions)", n_ctx));
-        if (kv_) {
-            // Positions past n_past are never read, but zeros make a stray read harmless.
-            cuda::check(cudaMemsetAsync(kv_.get(), 0, kv_.bytes(), s_.get()), "cudaMemsetAsync (KV cache)");
-            s_.synchronize();
+        const uint64_t kv_bytes = static_cast<uint64_t>(c_.n_layers) * (k_bytes + v_bytes);
+        std::byte* base = nullptr;
+        if (cpu::ThreadPool* attn_pool = b.attention_pool()) {
+            // --attn cpu: host memory, charged to nothing on the GPU (the pool's kv cache stays 0).
+            host_attn_ = std::make_unique<cuda_backend::HostAttention>(kv_bytes, *attn_pool);
+            base = host_attn_->kv_device();
+            b.count_host_kv(static_cast<int64_t>(kv_bytes));
+        } else {
+            kv_ = pool_.allocate(kv_bytes, MemoryUse::KvCache, fmt::format("the KV cache ({} positions)", n_ctx));
+            if (kv_) {
+                // Positions past n_past are never read, but zeros make a stray read harmless.
+                cuda::check(cudaMemsetAsync(kv_.get(), 0, kv_.bytes(), s_.get()), "cudaMemsetAsync (KV cache)");
+                s_.synchronize();
+            }
+            base = kv_.as<std::byte>();
         }
-        auto* base = kv_.as<std::byte>();
         for (int64_t l = 0; l < c_.n_layers; ++l) {
             std::byte* k = base + static_cast<uint64_t>(l) * (k_bytes + v_bytes);
             kv_layers_.push_back({reinterpret_cast<float*>(k), mla ? nullptr : reinterpret_cast<float*>(k + k_bytes)});
@@ -171,6 +149,7 @@ public:
         if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
         cudaStreamSynchronize(s_.get());  // nothing queued may outlive the buffers it uses
         cudaGetLastError();
+        if (host_attn_) b_.count_host_kv(-static_cast<int64_t>(host_attn_->kv_bytes()));
     }
 
     CudaGraphStats stats() const { return stats_; }
@@ -288,6 +267,10 @@ public:
     }
 
     void attention(const AttentionArgs& a) override {
+        if (host_attn_) {
+            host_attn_->run(a, b_.host_sinks(a.sinks), s_.get());
+            return;
+        }
         kernels::AttentionParams p;
         p.q = a.q;
         p.q_token_stride = a.q_token_stride;
@@ -530,8 +513,9 @@ private:
     int device_;
     cuda::Stream s_;
     cuda::CublasHandle blas_;  // after s_: destroyed before it
-    cuda::DeviceAllocation kv_;
-    std::vector<KvLayer> kv_layers_;  // [n_layers] views into kv_
+    cuda::DeviceAllocation kv_;                               // the KV cache on the GPU, or
+    std::unique_ptr<cuda_backend::HostAttention> host_attn_;  // ... in host memory (--attn cpu)
+    std::vector<KvLayer> kv_layers_;  // [n_layers] views into kv_ or host_attn_'s cache (device addresses)
     std::array<cuda::DeviceAllocation, static_cast<size_t>(Buf::Count)> bufs_;
     cuda::DeviceAllocation expert_ids_;   // [n][n_used] int32
     cuda::DeviceAllocation routing_;      // group_by_expert's outputs, int32
@@ -594,8 +578,12 @@ CudaGraphStats cuda_graph_stats(const BackendContext& context) {
 }
 
 std::string cuda_memory_summary(const Backend& backend) {
-    if (const auto* b = dynamic_cast<const CudaBackend*>(&backend))
-        return fmt::format("cuda:{}: {}", b->device(), b->pool().summary());
+    if (const auto* b = dynamic_cast<const CudaBackend*>(&backend)) {
+        std::string s = fmt::format("cuda:{}: {}", b->device(), b->pool().summary());
+        if (b->attention_pool() != nullptr)
+            s += fmt::format("; kv cache in host RAM {} (--attn cpu)", cuda::format_gib(b->host_kv_bytes()));
+        return s;
+    }
     return "";
 }
 

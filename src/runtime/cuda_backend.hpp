@@ -25,10 +25,15 @@ struct CudaBackendOptions {
     // routed experts stay in host memory with a cache of this many bytes on the GPU (decode passes
     // then run direct, not as graphs: the split of each layer is decided on the host).
     int64_t expert_cache = -1;
-    offload::CachePolicyKind cache_policy = offload::CachePolicyKind::Score;
+    offload::CachePolicyKind cache_policy = offload::CachePolicyKind::Adaptive;
     offload::MissPolicy misses = offload::MissPolicy::Auto;
     bool prefetch = true;
-    cpu::ThreadPool* cpu_pool = nullptr;  // computes the misses the CPU takes (needed with expert_cache >= 0)
+    // --attn cpu: each session's KV cache in page-locked host memory the GPU writes over PCIe, and
+    // attention computed on the CPU (runtime/cuda_host_attention.hpp); decode passes then run
+    // direct, not as graphs. Everything else stays on the GPU.
+    bool cpu_attention = false;
+    // Computes the misses the CPU takes and, with cpu_attention, attention (needed with either).
+    cpu::ThreadPool* cpu_pool = nullptr;
 };
 
 // Bytes every weight (non-expert and expert) takes on the GPU, for device selection: what
@@ -57,6 +62,8 @@ struct CudaGraphStats {
 CudaGraphStats cuda_graph_stats(const BackendContext& context);
 
 // "cuda:0: weights 3.10 GiB, kv cache 0.25 GiB, scratch 0.05 GiB of 8.00 GiB"; "" for another backend.
+// With cpu_attention the GPU's kv cache is 0 and the host's is named after it:
+// "...; kv cache in host RAM 0.25 GiB (--attn cpu)".
 std::string cuda_memory_summary(const Backend& backend);
 
 }  // namespace hymoe

@@ -323,4 +323,53 @@ DeviceWeights upload_weights(const ModelConfig& config, const ModelWeights& host
     return dw;
 }
 
+// ---- the kernels' parameters, from the config -----------------------------------------------
+
+kernels::RouterParams router_params(const ModelConfig& c) {
+    kernels::RouterParams p;
+    switch (c.gating) {
+        case Gating::Softmax: p.gating = kernels::Gating::Softmax; break;
+        case Gating::Sigmoid: p.gating = kernels::Gating::Sigmoid; break;
+        case Gating::SoftmaxOverTopK: p.gating = kernels::Gating::SoftmaxOverTopK; break;
+    }
+    switch (c.group_score) {
+        case GroupScore::Max: p.group_score = kernels::GroupScore::Max; break;
+        case GroupScore::TopTwoSum: p.group_score = kernels::GroupScore::TopTwoSum; break;
+    }
+    p.n_experts = static_cast<int32_t>(c.n_experts);
+    p.n_used = static_cast<int32_t>(c.n_experts_used);
+    p.n_groups = static_cast<int32_t>(c.n_groups);
+    p.n_groups_used = static_cast<int32_t>(c.n_groups_used);
+    p.norm_topk = c.norm_topk;
+    p.routed_scale = c.routed_scale;
+    return p;
+}
+
+kernels::GluParams glu_params(const ModelConfig& c) {
+    kernels::GluParams p;
+    switch (c.activation) {
+        case FfnActivation::SwiGlu: p.kind = kernels::Glu::SwiGlu; break;
+        case FfnActivation::SwiGluOai: p.kind = kernels::Glu::SwiGluOai; break;
+    }
+    p.alpha = c.swiglu_alpha;
+    p.limit = c.swiglu_limit;
+    return p;
+}
+
+kernels::RopeParams rope_params(const ModelConfig& c) {
+    kernels::RopeParams p;
+    switch (c.rope.style) {
+        case RopeStyle::Interleaved: p.neox = false; break;
+        case RopeStyle::Neox: p.neox = true; break;
+    }
+    p.n_dims = static_cast<int32_t>(c.rope.n_dims);
+    p.base = c.rope.base;
+    p.freq_scale = c.rope.freq_scale;
+    p.ext_factor = c.rope.ext_factor;
+    p.corr_low = c.rope.corr_low;
+    p.corr_high = c.rope.corr_high;
+    p.mscale = c.rope.mscale;
+    return p;
+}
+
 }  // namespace hymoe::cuda_backend

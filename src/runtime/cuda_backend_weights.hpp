@@ -1,4 +1,5 @@
-// Internal to the CUDA backend: the model's weights on the GPU (cuda_backend_weights.cpp).
+// Internal to the CUDA backend: the model's weights on the GPU, and the kernels' parameters taken
+// from the config (cuda_backend_weights.cpp).
 #pragma once
 
 #include <cstdint>
@@ -43,5 +44,10 @@ uint64_t matrix_bytes(const cpu::MatrixRef& m);
 
 // The kernels' view of a weight matrix (data already in device memory).
 kernels::WeightMatrix weight_matrix(const cpu::MatrixRef& w);
+
+// The kernels' parameters for the model's routing, GLU and rotary embedding.
+kernels::RouterParams router_params(const ModelConfig& c);
+kernels::GluParams glu_params(const ModelConfig& c);
+kernels::RopeParams rope_params(const ModelConfig& c);
 
 }  // namespace hymoe::cuda_backend

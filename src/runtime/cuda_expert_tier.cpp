@@ -22,6 +22,48 @@ constexpr uint64_t kStagingBytes = 8ull << 20;
 
 }  // namespace
 
+CopyWaitClock::CopyWaitClock() {
+    for (size_t i = 0; i < kPairs; ++i) {
+        before_.emplace_back(true);
+        after_.emplace_back(true);
+    }
+}
+
+void CopyWaitClock::wait(cudaStream_t stream, cudaEvent_t copied) {
+    // The ring is full: read what has completed. The pairs are layers old and prepare() has
+    // synchronized with later work since, so in practice every one has.
+    if (pending_ == kPairs) harvest(false);
+    if (pending_ == kPairs) {
+        // Still pending: give up the oldest pair's reading rather than wait for it.
+        --pending_;
+    }
+    before_[next_].record(stream);
+    cuda::check(cudaStreamWaitEvent(stream, copied, 0), "cudaStreamWaitEvent (expert copies)");
+    after_[next_].record(stream);
+    next_ = (next_ + 1) % kPairs;
+    ++pending_;
+}
+
+void CopyWaitClock::harvest(bool block) {
+    while (pending_ > 0) {
+        const size_t i = (next_ + kPairs - pending_) % kPairs;
+        if (block) {
+            after_[i].synchronize();
+        } else {
+            const cudaError_t done = cudaEventQuery(after_[i].get());
+            if (done == cudaErrorNotReady) return;
+            cuda::check(done, "cudaEventQuery (copy wait)");
+        }
+        seconds_ += after_[i].elapsed_ms_since(before_[i]) / 1000.0;
+        --pending_;
+    }
+}
+
+double CopyWaitClock::seconds() {
+    harvest(true);
+    return seconds_;
+}
+
 CudaExpertTier::CudaExpertTier(const ModelConfig& config, const ModelWeights& host,
                                std::vector<kernels::ExpertWeights> tables, cuda::DevicePool& pool,
                                cpu::ThreadPool& cpu_pool, const CudaExpertTierOptions& options)
@@ -176,7 +218,7 @@ offload::MoePlan CudaExpertTier::prepare(int64_t layer, const int32_t* ids, cons
     for (const offload::MoePlan::Copy& c : plan.copies) copy_expert(layer, c.expert, c.slot);
     if (!plan.copies.empty() || copies_pending_) {
         copied_.record(copy_stream_.get());
-        cuda::check(cudaStreamWaitEvent(stream, copied_.get(), 0), "cudaStreamWaitEvent (expert copies)");
+        copy_wait_.wait(stream, copied_.get());
         copies_pending_ = false;
     }
     auto* table = static_cast<const void**>(L.host_table.get());  // [gate | up | down][n_experts]
@@ -238,7 +280,9 @@ ExpertCacheStats CudaExpertTier::stats() const {
     std::vector<uint64_t> slot_bytes;
     for (const Layer& L : layers_) slot_bytes.push_back(L.slot_bytes);
     ExpertCacheStats s = offload::cache_stats(*cache_, slot_bytes);
+    s.tier = "gpu";
     for (const Layer& L : layers_) s.cache_bytes += L.slots.bytes();
+    s.copy_wait_seconds = copy_wait_.seconds();
     return s;
 }
 

@@ -12,7 +12,10 @@
 //   5. (batches of up to 4 tokens) the next MoE layer's router, applied on the host to this
 //      layer's hidden state, predicts its experts; those not cached are copied into its slots
 //      behind this layer's copies, and its GPU part waits for them.
-// Not yet: attention on the CPU (--attn cpu). NOT YET RUN ON A GPU: see docs/gpu-status.md.
+// stats() adds what the copies cost: bytes copied (CacheCounters::bytes_loaded), the GPU time
+// the compute stream waited for them (CopyWaitClock), and the cost model's predicted time of
+// every layer it planned (CacheCounters::predicted_seconds, added by MoeScheduler::plan).
+// NOT YET RUN ON A GPU: see docs/gpu-status.md.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -36,9 +39,32 @@
 
 namespace hymoe {
 
+// The GPU time a stream spends in cudaStreamWaitEvent, from two timing events recorded on it
+// around each wait: the first completes when the stream's earlier work is done, the second when
+// the wait is satisfied. Pairs wait in a ring of events created once; completed pairs are read
+// (cudaEventQuery, no synchronization) when the ring wraps, and every pending pair by seconds().
+class CopyWaitClock {
+public:
+    CopyWaitClock();
+    // Records the first event, makes `stream` wait for `copied`, records the second.
+    void wait(cudaStream_t stream, cudaEvent_t copied);
+    // Every wait so far, in seconds; synchronizes the events of pairs still pending.
+    double seconds();
+
+private:
+    static constexpr size_t kPairs = 64;
+    // Adds the pending pairs that have completed, oldest first; with `block`, waits for each.
+    void harvest(bool block);
+
+    std::vector<cuda::Event> before_, after_;  // [kPairs] each, timing-enabled
+    size_t next_ = 0;     // the pair the next wait() records
+    size_t pending_ = 0;  // recorded, not yet read: the pairs before next_, wrapping
+    double seconds_ = 0;
+};
+
 struct CudaExpertTierOptions {
     uint64_t cache_bytes = 0;  // GPU memory for cached experts
-    offload::CachePolicyKind policy = offload::CachePolicyKind::Score;
+    offload::CachePolicyKind policy = offload::CachePolicyKind::Adaptive;
     offload::MissPolicy misses = offload::MissPolicy::Auto;
     bool prefetch = true;  // copy the next MoE layer's predicted experts behind this layer's copies
 };
@@ -97,6 +123,7 @@ private:
     mutable std::mutex mutex_;  // one layer at a time, whichever session asks; and stats()
     cuda::Stream copy_stream_;
     cuda::Event copied_;
+    mutable CopyWaitClock copy_wait_;  // stats() reads it under mutex_
     cuda::Event gpu_done_;  // after the last layer's work
     std::array<cuda::PinnedBuffer, 2> staging_;
     std::array<cuda::Event, 2> drained_;

@@ -71,6 +71,7 @@ std::unique_ptr<Backend> make_backend(Model::Impl& m, const LoadOptions& options
     cuda_options.cache_policy = offload::parse_cache_policy(options.offload.cache_policy);
     cuda_options.misses = offload::parse_miss_policy(options.offload.misses);
     cuda_options.prefetch = options.offload.prefetch;
+    cuda_options.cpu_attention = options.offload.attn == "cpu";  // "auto" is the GPU, for now
     cuda_options.cpu_pool = &m.pool;
     if (device != "auto") return make_cuda_backend(m.config, m.weights, cuda_options);
     std::string why;
@@ -113,8 +114,10 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
     if (off.ram_experts >= 0) {
         if (impl->config.n_experts == 0)
             throw Error(fmt::format("{}: --ram-experts-gb: the model has no routed experts", path));
+        const offload::MachineRates rates{
+            .cpu_mem_gbs = off.cpu_read_gbs, .cpu_gops = off.cpu_gops, .file_read_gbs = off.file_read_gbs};
         impl->ram_tier = std::make_unique<offload::RamTier>(impl->config, impl->weights, impl->file,
-                                                            static_cast<uint64_t>(off.ram_experts), policy);
+                                                            static_cast<uint64_t>(off.ram_experts), policy, rates);
     }
     impl->prefetch = off.prefetch;
     if (off.attn != "auto" && off.attn != "gpu" && off.attn != "cpu")
@@ -122,8 +125,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
     if (off.misses != "auto" && off.misses != "gpu" && off.misses != "cpu")
         throw Error(fmt::format("--misses '{}': expected cpu or gpu", off.misses));
     impl->backend = make_backend(*impl, options);
-    // The GPU tier's choices have one answer on the CPU: asking for another is an error. On a
-    // GPU, --misses needs the expert tier, and attention on the CPU is not built yet.
+    // The GPU tier's choices have one answer on the CPU: asking for another is an error (--attn cpu
+    // is what the CPU does anyway). On a GPU, --misses needs the expert tier.
     const bool on_cpu = impl->backend->name() == "cpu";
     if (on_cpu) {
         const auto needs_gpu = [](const std::string& flag) {
@@ -133,8 +136,6 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
         if (off.attn == "gpu") throw needs_gpu("--attn gpu");
         if (off.misses == "gpu") throw needs_gpu("--misses gpu");
     } else {
-        if (off.attn == "cpu")
-            throw Error("--attn cpu: attention on the CPU beside a GPU is not built yet in this version of hymoe");
         if (off.misses != "auto" && off.expert_cache < 0)
             throw Error(fmt::format("--misses {}: every expert is on the GPU; use it with --expert-cache-gb",
                                     off.misses));

@@ -49,6 +49,18 @@ double total_ops(const OpsByType& ops) {
     return sum;
 }
 
+// Seconds of `ops` at the kernels' in-cache rates (f32's for a type not probed; none when unknown).
+double ops_seconds(const OpsByType& ops, const Probes& probes) {
+    double seconds = 0;
+    for (const auto& [type, n] : ops) {
+        auto rate = probes.gops.find(type);
+        if (rate == probes.gops.end()) rate = probes.gops.find(TensorType::F32);
+        if (rate == probes.gops.end() || rate->second <= 0) continue;
+        seconds += n / (rate->second * 1e9);
+    }
+    return seconds;
+}
+
 // Everything of a layer but its routed experts.
 void tally_layer(const ModelConfig& c, const LayerWeights& l, Tally& t) {
     t.vector(l.attn_norm, c.d_model);
@@ -212,13 +224,7 @@ TestCost prefill_cost(const ModelCost& cost, int64_t n_prompt) {
 }
 
 Limit test_limit(const TestCost& cost, bool is_prefill, const Probes& probes) {
-    double seconds_per_token = 0;  // at the kernels' in-cache rates
-    for (const auto& [type, ops] : cost.ops) {
-        auto rate = probes.gops.find(type);
-        if (rate == probes.gops.end()) rate = probes.gops.find(TensorType::F32);
-        if (rate == probes.gops.end() || rate->second <= 0) continue;
-        seconds_per_token += ops / (rate->second * 1e9);
-    }
+    const double seconds_per_token = ops_seconds(cost.ops, probes);
     Limit limit;
     const double compute_ts = seconds_per_token > 0 ? 1.0 / seconds_per_token : 0.0;
     limit.peak_gops = seconds_per_token > 0 ? cost.flops_per_token / seconds_per_token / 1e9 : 0.0;
@@ -231,6 +237,21 @@ Limit test_limit(const TestCost& cost, bool is_prefill, const Probes& probes) {
         limit.kind = "memory";
     }
     return limit;
+}
+
+double non_expert_seconds(const ModelCost& cost, int64_t n_tokens, bool is_prefill, const Probes& probes) {
+    ModelCost rest = cost;
+    rest.moe.clear();
+    const TestCost t = is_prefill ? prefill_cost(rest, n_tokens) : decode_cost(rest, n_tokens);
+    const Limit limit = test_limit(t, is_prefill, probes);
+    return limit.limit_ts > 0 ? 1.0 / limit.limit_ts : 0.0;
+}
+
+double expert_gops(const ModelCost& cost, const Probes& probes) {
+    OpsByType ops;
+    for (const ModelCost::MoeLayer& l : cost.moe) add_ops(ops, l.expert_ops, 1.0);
+    const double seconds = ops_seconds(ops, probes);
+    return seconds > 0 ? total_ops(ops) / seconds / 1e9 : 0.0;
 }
 
 }  // namespace hymoe::cli

@@ -78,4 +78,15 @@ struct Limit {
 // that type's in-cache rate) and memory (bytes_per_token at mem_bw).
 Limit test_limit(const TestCost& cost, bool is_prefill, const Probes& probes);
 
+// Seconds per token of everything but the routed experts at the hardware limit: test_limit
+// of the test's cost with the routed experts left out (tg: its bytes over mem_bw; pp: the
+// larger of that and its operations at the kernels' rates). An expert tier's cost model adds
+// the experts' time to it (hymoe bench's bound_ts).
+double non_expert_seconds(const ModelCost& cost, int64_t n_tokens, bool is_prefill, const Probes& probes);
+
+// The kernels' rate over the routed experts' mix of weight types, GOP/s: their operations over
+// the time each type's share takes at that type's rate (f32's for a type not probed); 0 for a
+// model without routed experts.
+double expert_gops(const ModelCost& cost, const Probes& probes);
+
 }  // namespace hymoe::cli

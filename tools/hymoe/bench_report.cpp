@@ -148,14 +148,30 @@ nlohmann::ordered_json row_json(const BenchRow& row, const Machine& machine) {
     nlohmann::ordered_json kernels = nlohmann::ordered_json::object();
     for (const auto& [type, gops] : row.probe.kernel_gops) kernels[type] = gops;
     j["kernel_gops"] = kernels;
-    if (!row.experts.policy.empty()) {
+    if (!row.experts.tier.empty()) {
+        const BenchRow::Experts& e = row.experts;
+        const bool ram_tier = e.tier == "ram", gpu_tier = e.tier == "gpu";
         nlohmann::ordered_json x;
-        x["policy"] = row.experts.policy;
-        x["ram_cache_bytes"] = row.experts.cache_bytes;
-        x["hit_rate"] = row.experts.hit_rate;
-        x["read_bytes_per_token"] = row.experts.read_bytes_per_token;
-        x["read_gbs"] = row.experts.read_gbs;
-        x["prediction_right"] = row.experts.prediction_right;
+        x["tier"] = e.tier;
+        x["policy"] = e.policy;
+        x["ram_cache_bytes"] = e.cache_bytes;
+        x["hit_rate"] = e.hit_rate;
+        if (ram_tier) {
+            x["read_bytes_per_token"] = e.read_bytes_per_token;
+            x["read_gbs"] = e.read_gbs;
+        }
+        x["prediction_right"] = e.prediction_right;
+        if (gpu_tier) {
+            x["copy_bytes_per_token"] = e.copy_bytes_per_token;
+            x["copy_wait_ms_per_token"] = e.copy_wait_ms_per_token;
+        }
+        if (e.bound_ts > 0) {
+            if (ram_tier) x["file_read_gbs"] = e.file_read_gbs;
+            x["predicted_expert_ms_per_token"] = e.predicted_expert_ms_per_token;
+            x["non_expert_ms_per_token"] = e.non_expert_ms_per_token;
+            x["bound_ts"] = e.bound_ts;
+            x["fraction_of_bound"] = avg_ts / e.bound_ts;
+        }
         j["experts"] = x;
     }
     return j;
@@ -174,25 +190,39 @@ std::string markdown_probe_line(const ProbeRecord& p) {
                        p.mem_bw_gbs, p.mem_bw_source, kernels.empty() ? "-" : kernels);
 }
 
-std::string markdown_table_head() {
-    return fmt::format("| {:<30} | {:>10} | {:>10} | {:<12} | {:>7} | {:>8} | {:>20} | {:>10} | {:>7} | {:>7} |\n",
-                       "model", "size", "params", "backend", "threads", "test", "t/s", "limit t/s", "bound",
-                       "% limit") +
-           fmt::format(
-               "| {:-<30} | {:->9}: | {:->9}: | {:-<12} | {:->6}: | {:->7}: | {:->19}: | {:->9}: | {:->6}: | "
-               "{:->6}: |\n",
-               "", "", "", "", "", "", "", "", "", "");
+std::string markdown_table_head(bool experts) {
+    std::string head =
+        fmt::format("| {:<30} | {:>10} | {:>10} | {:<12} | {:>7} | {:>8} | {:>20} | {:>10} | {:>7} | {:>7} |",
+                    "model", "size", "params", "backend", "threads", "test", "t/s", "limit t/s", "bound", "% limit");
+    std::string rule = fmt::format(
+        "| {:-<30} | {:->9}: | {:->9}: | {:-<12} | {:->6}: | {:->7}: | {:->19}: | {:->9}: | {:->6}: | {:->6}: |", "",
+        "", "", "", "", "", "", "", "", "");
+    if (experts) {
+        head += fmt::format(" {:>8} | {:>10} | {:>7} |", "hit rate", "bound t/s", "% bound");
+        rule += fmt::format(" {:->7}: | {:->9}: | {:->6}: |", "", "", "");
+    }
+    return head + "\n" + rule + "\n";
 }
 
-std::string markdown_row(const BenchRow& row, const Machine& machine) {
+std::string markdown_row(const BenchRow& row, const Machine& machine, bool experts) {
     const std::vector<double> ts = samples_ts(row);
     const double avg = mean(ts);
-    return fmt::format("| {:<30} | {:>10} | {:>10} | {:<12} | {:>7} | {:>8} | {:>20} | {:>10.2f} | {:>7} | {:>7} |\n",
-                       row.model_type, human_bytes(row.model_size),
-                       human_count(static_cast<double>(row.model_n_params)), row.backend == "cpu" ? fmt::format("CPU {}", machine.isa) : row.backend.substr(0, row.backend.find(' ')),
-                       row.n_threads, row.test_name(), fmt::format("{:.2f} ± {:.2f}", avg, stddev(ts)), row.limit_ts,
-                       row.limit_kind == "memory" ? "mem" : "compute",
-                       row.limit_ts > 0 ? fmt::format("{:.1f}%", 100.0 * avg / row.limit_ts) : "-");
+    std::string line = fmt::format(
+        "| {:<30} | {:>10} | {:>10} | {:<12} | {:>7} | {:>8} | {:>20} | {:>10.2f} | {:>7} | {:>7} |", row.model_type,
+        human_bytes(row.model_size), human_count(static_cast<double>(row.model_n_params)),
+        row.backend == "cpu" ? fmt::format("CPU {}", machine.isa) : row.backend.substr(0, row.backend.find(' ')),
+        row.n_threads, row.test_name(), fmt::format("{:.2f} ± {:.2f}", avg, stddev(ts)), row.limit_ts,
+        row.limit_kind == "memory" ? "mem" : "compute",
+        row.limit_ts > 0 ? fmt::format("{:.1f}%", 100.0 * avg / row.limit_ts) : "-");
+    if (experts) {
+        const BenchRow::Experts& e = row.experts;
+        const bool bound = e.bound_ts > 0;
+        line += fmt::format(" {:>8} | {:>10} | {:>7} |",
+                            e.tier.empty() ? "-" : fmt::format("{:.1f}%", 100.0 * e.hit_rate),
+                            bound ? fmt::format("{:.2f}", e.bound_ts) : "-",
+                            bound ? fmt::format("{:.1f}%", 100.0 * avg / e.bound_ts) : "-");
+    }
+    return line + "\n";
 }
 
 std::string csv_header(const nlohmann::ordered_json& row) {

@@ -48,14 +48,23 @@ struct BenchRow {
     std::string backend = "cpu";  // Model::backend_name(): "cpu" or "cuda:0 (NVIDIA H100 ...)"
     ProbeRecord probe;     // the machine at this thread count
 
-    // With the RAM expert tier (--ram-experts-gb), over the test's runs (warm-up included).
+    // With an expert tier (--ram-experts-gb, --expert-cache-gb). The first group is over the
+    // test's runs, warm-up included; the second over the timed runs only, as avg_ts.
     struct Experts {
-        std::string policy;  // "" without a RAM tier
+        std::string tier;    // "ram" or "gpu"; "" without a tier
+        std::string policy;
         uint64_t cache_bytes = 0;
         double hit_rate = 0;
-        double read_bytes_per_token = 0;  // expert bytes read from the model file
-        double read_gbs = 0;              // their rate while reading
+        double read_bytes_per_token = 0;  // RAM tier: expert bytes read from the model file
+        double read_gbs = 0;              // RAM tier: their rate while reading
         double prediction_right = 0;      // fraction of the needed experts pre-gating predicted
+        double file_read_gbs = 0;         // RAM tier: the file read rate its cost model uses
+        // timed runs only
+        double copy_bytes_per_token = 0;    // GPU tier: expert bytes copied host -> device
+        double copy_wait_ms_per_token = 0;  // GPU tier: GPU time waiting for those copies
+        double predicted_expert_ms_per_token = 0;  // the tier's cost model, routed experts only
+        double non_expert_ms_per_token = 0;        // everything else at the hardware limit
+        double bound_ts = 0;  // 1 / (non-expert + predicted expert time per token); 0: no prediction
     } experts;
 
     int64_t n_tokens() const { return n_prompt > 0 ? n_prompt : n_gen; }
@@ -67,8 +76,9 @@ nlohmann::ordered_json row_json(const BenchRow& row, const Machine& machine);
 
 std::string markdown_header(const Machine& machine);
 std::string markdown_probe_line(const ProbeRecord& probe);
-std::string markdown_table_head();
-std::string markdown_row(const BenchRow& row, const Machine& machine);
+// experts: with an expert tier, three more columns: hit rate, the cost model's bound, % of it.
+std::string markdown_table_head(bool experts);
+std::string markdown_row(const BenchRow& row, const Machine& machine, bool experts);
 
 std::string csv_header(const nlohmann::ordered_json& row);
 std::string csv_line(const nlohmann::ordered_json& row);

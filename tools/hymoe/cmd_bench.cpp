@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <random>
 #include <set>
@@ -164,9 +165,11 @@ ProbeResult run_gpu_probes(const BenchArgs& args, int n_threads, const std::stri
     return r;
 }
 
-// One test's timed repetitions (after one untimed warm-up), in nanoseconds.
+// One test's timed repetitions (after one untimed warm-up), in nanoseconds. before_timed runs
+// once, after the warm-up and before the first timed run.
 std::vector<uint64_t> time_test(Session& session, const std::vector<int32_t>& tokens, bool is_prefill,
-                                const BenchArgs& args, int repetitions, const std::string& label, Progress& progress) {
+                                const BenchArgs& args, int repetitions, const std::string& label, Progress& progress,
+                                const std::function<void()>& before_timed) {
     auto run_once = [&] {
         session.reset();
         const auto t0 = std::chrono::steady_clock::now();
@@ -182,6 +185,7 @@ std::vector<uint64_t> time_test(Session& session, const std::vector<int32_t>& to
         progress.show(fmt::format("{} warm-up", label));
         run_once();
     }
+    before_timed();
     std::vector<uint64_t> ns;
     for (int rep = 0; rep < repetitions; ++rep) {
         progress.show(fmt::format("{} rep {}/{}", label, rep + 1, repetitions));
@@ -190,12 +194,17 @@ std::vector<uint64_t> time_test(Session& session, const std::vector<int32_t>& to
     return ns;
 }
 
-// The RAM tier's part of a test: its hit rate, its reads from the model file and how well
-// pre-gating predicted the next layer's experts.
-void note_expert_traffic(BenchRow& row, const ExpertCacheStats& a, const ExpertCacheStats& b, int64_t tokens) {
+// An expert tier's part of a test. a: before the warm-up, t: before the timed runs, b: after
+// them. Over all runs (a to b, `tokens` in all): the hit rate, the RAM tier's reads from the
+// model file, how well pre-gating predicted the next layer's experts. Over the timed runs (t to
+// b, `timed_tokens`), as avg_ts: the GPU tier's copies and its wait for them, and the cost
+// model's bound, its predicted expert time plus `non_expert_s` (seconds per token).
+void note_expert_traffic(BenchRow& row, const ExpertCacheStats& a, const ExpertCacheStats& t,
+                         const ExpertCacheStats& b, int64_t tokens, int64_t timed_tokens, double non_expert_s) {
     const auto& x = a.total;
     const auto& y = b.total;
     BenchRow::Experts& e = row.experts;
+    e.tier = b.tier;
     e.policy = b.policy;
     e.cache_bytes = b.cache_bytes;
     const double needs = static_cast<double>((y.hits + y.misses) - (x.hits + x.misses));
@@ -208,6 +217,19 @@ void note_expert_traffic(BenchRow& row, const ExpertCacheStats& a, const ExpertC
     e.prediction_right = used > 0 ? static_cast<double>(y.predicted_right - x.predicted_right) / used : 0.0;
     // No limit is derived from the reads: their rate is measured per read while other reads and
     // the compute run beside them, so it is not a ceiling (docs/offload.md).
+    e.file_read_gbs = b.file_read_gbs;
+
+    const double n = static_cast<double>(std::max<int64_t>(timed_tokens, 1));
+    if (b.tier == "gpu") {
+        e.copy_bytes_per_token = static_cast<double>(y.bytes_loaded - t.total.bytes_loaded) / n;
+        e.copy_wait_ms_per_token = 1e3 * (b.copy_wait_seconds - t.copy_wait_seconds) / n;
+    }
+    const double predicted_s = (y.predicted_seconds - t.total.predicted_seconds) / n;
+    if (predicted_s > 0) {
+        e.predicted_expert_ms_per_token = 1e3 * predicted_s;
+        e.non_expert_ms_per_token = 1e3 * non_expert_s;
+        e.bound_ts = 1.0 / (non_expert_s + predicted_s);
+    }
 }
 
 void run_bench(const BenchArgs& args) {
@@ -241,6 +263,8 @@ void run_bench(const BenchArgs& args) {
     apply_device_flags(args.device, load);
     auto model = Model::load(args.model, load);
     const bool on_gpu = model->backend_name() != "cpu";
+    const bool ram_tier = load.offload.ram_experts >= 0;
+    const bool expert_tier = !model->expert_cache_stats().tier.empty();
     const ModelCost cost = model_cost(*model);
     const std::string model_type =
         fmt::format("{} {}.A{} {}", model->architecture(), short_count(static_cast<double>(cost.file_params)),
@@ -258,7 +282,7 @@ void run_bench(const BenchArgs& args) {
     if (args.output == "md") {
         std::string head = markdown_header(machine);
         for (const ProbeResult& p : probes) head += markdown_probe_line(p.record);
-        fmt::print("{}\n{}", head, markdown_table_head());
+        fmt::print("{}\n{}", head, markdown_table_head(expert_tier));
         std::fflush(stdout);
     }
 
@@ -267,10 +291,16 @@ void run_bench(const BenchArgs& args) {
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     for (size_t ti = 0; ti < threads.size(); ++ti) {
         const int n_threads = static_cast<int>(threads[ti]);
-        if (model->n_threads() != n_threads) {
+        // The RAM tier's cost model takes the CPU's rates from this thread count's probes (the
+        // ones the limits use), given at load: the model is loaded again with them.
+        if (model->n_threads() != n_threads || ram_tier) {
             model.reset();
             LoadOptions again = load;
             again.n_threads = n_threads;
+            if (ram_tier) {
+                again.offload.cpu_read_gbs = probes[ti].probes.mem_bw_gbs;
+                again.offload.cpu_gops = expert_gops(cost, probes[ti].probes);
+            }
             model = Model::load(args.model, again);
         }
         Session session(model);
@@ -307,16 +337,20 @@ void run_bench(const BenchArgs& args) {
             row.test_time = utc_now();
             const std::string label = fmt::format("{} t={}", row.test_name(), n_threads);
             const ExpertCacheStats before = model->expert_cache_stats();
-            row.samples_ns = time_test(session, tokens, is_prefill, args, repetitions, label, progress);
-            if (!before.policy.empty()) {
+            ExpertCacheStats timed;
+            row.samples_ns = time_test(session, tokens, is_prefill, args, repetitions, label, progress,
+                                       [&] { timed = model->expert_cache_stats(); });
+            if (expert_tier) {
                 const int runs = repetitions + (args.warmup ? 1 : 0);
-                note_expert_traffic(row, before, model->expert_cache_stats(), runs * row.n_tokens());
+                note_expert_traffic(row, before, timed, model->expert_cache_stats(), runs * row.n_tokens(),
+                                    repetitions * row.n_tokens(),
+                                    non_expert_seconds(cost, row.n_tokens(), is_prefill, probes[ti].probes));
             }
 
             progress.clear();
             const nlohmann::ordered_json j = row_json(row, machine);
             if (args.output == "md") {
-                fmt::print("{}", markdown_row(row, machine));
+                fmt::print("{}", markdown_row(row, machine, expert_tier));
             } else if (args.output == "csv") {
                 if (rows.empty()) fmt::print("{}", csv_header(j));
                 fmt::print("{}", csv_line(j));

@@ -24,7 +24,7 @@ namespace {
 struct SimulateArgs {
     std::string trace;
     std::string sizes = "10,25,50";
-    std::string policies = "lru,lfu,score";
+    std::string policies = "lru,lfu,score,adaptive";
     bool per_layer = false;
     bool json = false;
 };
@@ -59,7 +59,7 @@ std::vector<offload::CachePolicyKind> parse_policies(const std::string& text) {
         const auto all = offload::all_cache_policies();
         const auto it = std::find_if(all.begin(), all.end(),
                                      [&](offload::CachePolicyKind k) { return offload::cache_policy_name(k) == name; });
-        if (it == all.end()) throw Error(fmt::format("--policies '{}': expected lru, lfu, score or opt", name));
+        if (it == all.end()) throw Error(fmt::format("--policies '{}': expected lru, lfu, score, adaptive or opt", name));
         if (std::find(kinds.begin(), kinds.end(), *it) == kinds.end()) kinds.push_back(*it);
     }
     return kinds;
@@ -149,7 +149,7 @@ void add_simulate_command(CLI::App& app) {
     cmd->add_option("--sizes", args->sizes, "cache sizes, percent of a layer's experts, comma-separated")
         ->capture_default_str();
     cmd->add_option("--policies", args->policies,
-                    "cache policies, comma-separated: lru, lfu, score (opt, the bound, always runs)")
+                    "cache policies, comma-separated: lru, lfu, score, adaptive (opt, the bound, always runs)")
         ->capture_default_str();
     cmd->add_flag("--per-layer", args->per_layer, "also each MoE layer's hit rates");
     cmd->add_flag("--json", args->json, "print JSON");

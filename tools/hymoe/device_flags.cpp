@@ -19,9 +19,11 @@ void add_device_flags(CLI::App* cmd, DeviceFlags& flags) {
     cmd->add_option("--ram-experts-gb", flags.ram_experts_gb,
                     "GiB of RAM for routed experts; the rest are read from the model file when used (0: all of them)");
     cmd->add_option("--expert-cache-gb", flags.expert_cache_gb, "GiB of GPU memory for cached experts (GPU tier)");
-    cmd->add_option("--cache-policy", flags.cache_policy, "which cached expert to give up: lru, lfu or score")
+    cmd->add_option("--cache-policy", flags.cache_policy, "which cached expert to give up: lru, lfu, score or adaptive (default)")
         ->capture_default_str();
-    cmd->add_option("--attn", flags.attn, "where attention and its KV cache live: gpu or cpu (GPU tier)");
+    cmd->add_option("--attn", flags.attn,
+                    "where attention and its KV cache live: gpu or cpu (beside a GPU, cpu keeps the KV cache in "
+                    "host RAM and computes attention on the CPU; default: where the rest runs)");
     cmd->add_option("--misses", flags.misses, "where an uncached expert runs: cpu or gpu (GPU tier)");
     cmd->add_flag("--no-prefetch", flags.no_prefetch, "do not predict and load the next layer's experts ahead");
 }

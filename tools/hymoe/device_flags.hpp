@@ -18,7 +18,7 @@ struct DeviceFlags {
     // Expert offloading (docs/offload.md)
     std::string ram_experts_gb;   // "" = every expert stays mapped
     std::string expert_cache_gb;  // "" = the GPU tier's default
-    std::string cache_policy = "score";
+    std::string cache_policy = "adaptive";
     std::string attn = "auto";
     std::string misses = "auto";
     bool no_prefetch = false;
