@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -19,7 +20,10 @@
 #include "format/tensor_type.hpp"
 #include "model/config.hpp"
 #include "model/weights.hpp"
+#include "offload/cache_policy.hpp"
 #include "offload/expert_store.hpp"
+#include "offload/routing_trace.hpp"
+#include "offload/simulate.hpp"
 #include "util/aligned_buffer.hpp"
 #include "hymoe/engine.hpp"
 #include "hymoe/error.hpp"
@@ -241,6 +245,62 @@ TEST(OffloadCounters, AgreeWithTheRouting) {
         }
         EXPECT_GT(s.total.bytes_loaded, 0u);
         EXPECT_EQ(s.policy, "adaptive");  // the default
+    }
+}
+
+// The live RAM tier and the offline replay (hymoe simulate) count the same hits and misses per
+// layer when every step is one token and nothing is prefetched: the same cache, the same policy,
+// the same order of misses. With one slot per layer (fewer than k) that order (heaviest first)
+// decides which expert stays, so this also checks the tier places misses as the replay does.
+TEST(OffloadCounters, LiveTierMatchesTheReplay) {
+    const std::string path = synth("tiny-olmoe", "q8_0").string();
+    for (const Budget& b : budgets_for(path)) {
+        if (b.name != "one-slot" && b.name != "half") continue;
+        for (const char* policy : {"lru", "lfu"}) {  // neither reads the softmax, which the trace leaves out
+            SCOPED_TRACE(fmt::format("budget {}, policy {}", b.name, policy));
+            LoadOptions o{.n_threads = 2, .n_ctx = 64, .device = "cpu"};
+            o.offload.ram_experts = b.bytes;
+            o.offload.cache_policy = policy;
+            o.offload.prefetch = false;
+            const auto model = Model::load(path, o);
+            Session session(model);
+            offload::RoutingTrace trace;
+            std::set<int64_t> layers;
+            session.set_routing_observer([&](const RoutingStep& s) {
+                trace.header.n_experts = s.n_experts;
+                trace.header.n_experts_used = s.n_experts_used;
+                layers.insert(s.layer);
+                for (int64_t t = 0; t < s.n_tokens; ++t) {
+                    const auto at = static_cast<size_t>(t * s.n_experts_used), k = static_cast<size_t>(s.n_experts_used);
+                    trace.position.push_back(s.position + t);
+                    trace.layer.push_back(static_cast<int32_t>(s.layer));
+                    trace.experts.insert(trace.experts.end(), s.experts.begin() + at, s.experts.begin() + at + k);
+                    trace.weights.insert(trace.weights.end(), s.weights.begin() + at, s.weights.begin() + at + k);
+                }
+            });
+            // One token at a time: the live tier meets a batch's needs as one step, the replay a token's.
+            const int64_t n_vocab = model->n_vocab();
+            session.prefill(std::vector<int32_t>{1});
+            for (int i = 0; i < 40; ++i) session.decode(static_cast<int32_t>((i * 7919 + 13) % n_vocab));
+            ASSERT_FALSE(layers.empty());
+            trace.header.moe_layers.assign(layers.begin(), layers.end());
+            trace.header.n_layers = *layers.rbegin() + 1;
+
+            const ExpertCacheStats live = model->expert_cache_stats();
+            const int64_t slots = live.layers[static_cast<size_t>(*layers.begin())].slots;
+            for (int64_t l : layers) ASSERT_EQ(live.layers[static_cast<size_t>(l)].slots, slots) << "layer " << l;
+            if (b.name == "one-slot") EXPECT_EQ(slots, 1);
+            const offload::SimulationResult replay =
+                offload::simulate_policy(trace, offload::parse_cache_policy(policy), slots);
+            for (int64_t l : layers) {
+                EXPECT_EQ(replay.layers[static_cast<size_t>(l)].hits, live.layers[static_cast<size_t>(l)].hits)
+                    << "layer " << l;
+                EXPECT_EQ(replay.layers[static_cast<size_t>(l)].misses, live.layers[static_cast<size_t>(l)].misses)
+                    << "layer " << l;
+            }
+            EXPECT_GT(live.total.hits, 0u);
+            EXPECT_GT(live.total.misses, 0u);
+        }
     }
 }
 
