@@ -175,6 +175,33 @@ std::vector<int32_t> heaviest_first(const Step& s) {
     return out;
 }
 
+// One step of a reference cache of `slots` experts: counts the step's hits (the rest are misses),
+// then gives each missed expert a free slot, or the slot of the policy's victim among the
+// residents the step does not need, or none (computed without caching). Does not observe.
+uint64_t reference_step(std::vector<int32_t>& cache, const Step& s, int64_t slots, ReferencePolicy& policy) {
+    uint64_t hits = 0;
+    std::vector<int32_t> missed;
+    for (int32_t e : heaviest_first(s)) {  // the scheduler's order
+        if (std::find(cache.begin(), cache.end(), e) != cache.end()) {
+            ++hits;
+        } else {
+            missed.push_back(e);
+        }
+    }
+    for (int32_t e : missed) {
+        if (static_cast<int64_t>(cache.size()) < slots) {
+            cache.push_back(e);
+            continue;
+        }
+        std::vector<int32_t> evictable;
+        for (int32_t r : cache)
+            if (std::find(s.experts.begin(), s.experts.end(), r) == s.experts.end()) evictable.push_back(r);
+        if (evictable.empty()) continue;  // computed without caching
+        *std::find(cache.begin(), cache.end(), policy.victim(evictable)) = e;
+    }
+    return hits;
+}
+
 // HybriMoE's score from its definition, on the full softmax: every step S <- (1-a)·S, then
 // S += a·p for the 2·k most probable experts (all of them when 2·k > n_experts; ties to the
 // lower id).
@@ -232,28 +259,10 @@ struct ReferenceAdaptive : ReferencePolicy {
     }
     int32_t victim(const std::vector<int32_t>& evictable) override { return candidates[best].policy->victim(evictable); }
     void observe(const Step& s) override {
-        const std::vector<int32_t> needed = heaviest_first(s);
         for (Candidate& c : candidates) {
             c.hits *= 1.0 - 1.0 / 256.0;
-            std::vector<int32_t> missed;
-            for (int32_t e : needed) {
-                if (std::find(c.cache.begin(), c.cache.end(), e) != c.cache.end()) {
-                    c.hits += 1.0;
-                } else {
-                    missed.push_back(e);
-                }
-            }
-            for (int32_t e : missed) {
-                if (static_cast<int64_t>(c.cache.size()) < slots) {
-                    c.cache.push_back(e);
-                    continue;
-                }
-                std::vector<int32_t> evictable;
-                for (int32_t r : c.cache)
-                    if (std::find(needed.begin(), needed.end(), r) == needed.end()) evictable.push_back(r);
-                if (evictable.empty()) continue;
-                *std::find(c.cache.begin(), c.cache.end(), c.policy->victim(evictable)) = e;
-            }
+            const uint64_t hits = reference_step(c.cache, s, slots, *c.policy);
+            for (uint64_t i = 0; i < hits; ++i) c.hits += 1.0;  // one at a time, as the policy counts
             c.policy->observe(s);
         }
         for (size_t i = 0; i < candidates.size(); ++i)
@@ -266,27 +275,9 @@ Counts reference_run(const std::vector<const Step*>& steps, int64_t slots, Refer
     Counts c;
     std::vector<int32_t> cache;
     for (const Step* s : steps) {
-        std::vector<int32_t> missed;
-        const std::vector<int32_t> needed = heaviest_first(*s);  // the scheduler's order
-        for (int32_t e : needed) {
-            if (std::find(cache.begin(), cache.end(), e) != cache.end()) {
-                ++c.hits;
-            } else {
-                ++c.misses;
-                missed.push_back(e);
-            }
-        }
-        for (int32_t e : missed) {
-            if (static_cast<int64_t>(cache.size()) < slots) {
-                cache.push_back(e);
-                continue;
-            }
-            std::vector<int32_t> evictable;
-            for (int32_t r : cache)
-                if (std::find(s->experts.begin(), s->experts.end(), r) == s->experts.end()) evictable.push_back(r);
-            if (evictable.empty()) continue;  // computed without caching
-            *std::find(cache.begin(), cache.end(), policy.victim(evictable)) = e;
-        }
+        const uint64_t hits = reference_step(cache, *s, slots, policy);
+        c.hits += hits;
+        c.misses += s->experts.size() - hits;
         policy.observe(*s);
     }
     return c;
